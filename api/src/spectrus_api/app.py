@@ -1,0 +1,123 @@
+"""The FastAPI application: routers under ``/api/v10``, Discord-shaped errors, limits."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from spectrus_api import routes
+from spectrus_api.ratelimit import RateLimiter, too_many_requests
+from spectrus_api.validation import form_errors
+from spectrus_domain.context import Context
+from spectrus_domain.errors import DomainError, Error
+from spectrus_domain.limits import JSON_BODY_MAX_BYTES
+
+log = logging.getLogger("spectrus.api")
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "integer"},
+        "message": {"type": "string"},
+        "errors": {"type": "object"},
+        "retry_after": {"type": "number"},
+        "global": {"type": "boolean"},
+    },
+    "required": ["code", "message"],
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+    for status, text in (
+        (400, "Invalid form body or request"),
+        (401, "Missing or invalid token"),
+        (403, "Missing access or permissions"),
+        (404, "Unknown object"),
+        (405, "Method not allowed"),
+        (413, "Request body too large"),
+        (429, "Rate limited"),
+    )
+}
+
+
+def error_response(error: DomainError) -> JSONResponse:
+    if error.spec.http_status == 429:  # slowmode: a 429 with its own code
+        return too_many_requests(error.retry_after or 1.0, scope="user", body=error.body())
+    return JSONResponse(error.body(), status_code=error.spec.http_status)
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit, whether announced or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                await error_response(DomainError(Error.PAYLOAD_TOO_LARGE))(scope, receive, send)
+                return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise DomainError(Error.PAYLOAD_TOO_LARGE)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def create_app(ctx: Context, *, limiter: RateLimiter | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Spectrus API",
+        version="10",
+        description="Discord API v10 compatible REST API of a Spectrus instance.",
+        openapi_url="/api/v10/openapi.json",
+        docs_url="/api/v10/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    app.state.limiter = limiter or RateLimiter(scale=ctx.settings.rate_limit_scale)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e["type"] == "json_invalid" for e in errors):
+            return error_response(DomainError(Error.INVALID_JSON))
+        return error_response(DomainError(Error.INVALID_FORM_BODY, errors=form_errors(errors)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        known = {401: Error.UNAUTHORIZED, 404: Error.NOT_FOUND, 405: Error.METHOD_NOT_ALLOWED}
+        error = known.get(exc.status_code)
+        if error is None:
+            return JSONResponse({"message": f"{exc.status_code}: {exc.detail}", "code": 0}, status_code=exc.status_code)
+        return error_response(DomainError(error))
+
+    @app.exception_handler(Exception)
+    async def server_error(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse({"message": "500: Internal Server Error", "code": 0}, status_code=500)
+
+    for router in routes.ROUTERS:
+        app.include_router(router, prefix="/api/v10", responses=ERROR_RESPONSES)
+    app.include_router(routes.health.router)
+    app.add_middleware(BodyLimit, max_bytes=JSON_BODY_MAX_BYTES)
+    return app

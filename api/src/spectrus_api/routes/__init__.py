@@ -1,0 +1,14 @@
+"""Route modules, each an ``APIRouter`` mounted under ``/api/v10``."""
+
+from spectrus_api.routes import accounts, channels, gateway, guilds, health, invites, messages
+
+ROUTERS = [
+    accounts.router,
+    guilds.router,
+    channels.router,
+    messages.router,
+    invites.router,
+    gateway.router,
+]
+
+__all__ = ["ROUTERS", "health"]

@@ -1,0 +1,287 @@
+"""Messages, reactions and pins (``/channels/{id}/messages/...``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import Field, model_validator
+
+from spectrus_api.deps import Ctx, CurrentActor, Reason
+from spectrus_api.ratelimit import RateLimitedRoute, limit
+from spectrus_api.validation import Body, Snowflake, SnowflakePath, SnowflakeQuery, Text, Timestamp
+from spectrus_domain import limits, shapes, views
+from spectrus_domain.actions import messages
+from spectrus_domain.errors import invalid_form
+
+router = APIRouter(route_class=RateLimitedRoute, tags=["messages"])
+
+Emoji = Annotated[str, Path(min_length=1, max_length=64)]
+Url = Annotated[str, Text(limits.URL_MAX)]
+
+
+class EmbedFooter(Body):
+    text: Annotated[str, Text(limits.EMBED_FOOTER_MAX)]
+    icon_url: Url | None = None
+
+
+class EmbedMedia(Body):
+    url: Url
+
+
+class EmbedAuthor(Body):
+    name: Annotated[str, Text(limits.EMBED_AUTHOR_MAX)]
+    url: Url | None = None
+    icon_url: Url | None = None
+
+
+class EmbedField(Body):
+    name: Annotated[str, Text(limits.EMBED_FIELD_NAME_MAX, 1)]
+    value: Annotated[str, Text(limits.EMBED_FIELD_VALUE_MAX, 1)]
+    inline: bool = False
+
+
+class Embed(Body):
+    """A rich embed as bots send them; the stored form drops absent fields."""
+
+    title: Annotated[str, Text(limits.EMBED_TITLE_MAX)] | None = None
+    type: Annotated[str, Text(16)] = "rich"
+    description: Annotated[str, Text(limits.EMBED_DESCRIPTION_MAX)] | None = None
+    url: Url | None = None
+    timestamp: Timestamp | None = None
+    color: Annotated[int, Field(ge=0, le=limits.COLOR_MAX)] | None = None
+    footer: EmbedFooter | None = None
+    image: EmbedMedia | None = None
+    thumbnail: EmbedMedia | None = None
+    author: EmbedAuthor | None = None
+    fields: Annotated[list[EmbedField], Field(max_length=limits.EMBED_FIELDS_MAX)] = []
+
+    def total_chars(self) -> int:
+        parts = [self.title, self.description, self.footer and self.footer.text, self.author and self.author.name]
+        parts += [f.name + f.value for f in self.fields]
+        return sum(len(p) for p in parts if p)
+
+    def stored(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude_none=True)
+        if not data.get("fields"):
+            data.pop("fields", None)
+        return data
+
+
+class Reference(Body):
+    message_id: Snowflake | None = None
+    channel_id: Snowflake | None = None
+    guild_id: Snowflake | None = None
+    fail_if_not_exists: bool = True
+
+
+class NewMessage(Body):
+    content: Annotated[str, Text(limits.MESSAGE_CONTENT_MAX)] = ""
+    nonce: Annotated[str, Text(limits.NONCE_MAX)] | int | None = None
+    enforce_nonce: bool = False
+    tts: bool = False
+    embeds: Annotated[list[Embed], Field(max_length=limits.EMBEDS_PER_MESSAGE)] | None = None
+    embed: Embed | None = None  # the single-embed form older libraries still send
+    message_reference: Reference | None = None
+    flags: Annotated[int, Field(ge=0, le=(1 << 31) - 1)] = 0
+
+    @model_validator(mode="after")
+    def _embed_budget(self) -> NewMessage:
+        if sum(e.total_chars() for e in self.all_embeds()) > limits.EMBED_TOTAL_CHARS:
+            raise ValueError("Embed size exceeds maximum size of 6000")
+        return self
+
+    def all_embeds(self) -> list[Embed]:
+        return (self.embeds or []) + ([self.embed] if self.embed else [])
+
+
+class MessagePatch(Body):
+    content: Annotated[str, Text(limits.MESSAGE_CONTENT_MAX)] | None = None
+    embeds: Annotated[list[Embed], Field(max_length=limits.EMBEDS_PER_MESSAGE)] | None = None
+    flags: Annotated[int, Field(ge=0, le=(1 << 31) - 1)] | None = None
+
+
+@router.get("/channels/{channel_id}/messages")
+async def list_messages(
+    channel_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    around: SnowflakeQuery = None,
+    before: SnowflakeQuery = None,
+    after: SnowflakeQuery = None,
+    limit: Annotated[int, Query(ge=1, le=limits.MESSAGE_PAGE_MAX)] = 50,
+) -> list[dict[str, Any]]:
+    if sum(x is not None for x in (around, before, after)) > 1:
+        raise invalid_form("around", "BASE_TYPE_INVALID", "Only one of around, before and after may be given")
+    return await views.list_messages(ctx, actor, channel_id, before=before, after=after, around=around, limit=limit)
+
+
+@router.post("/channels/{channel_id}/messages")
+@limit("messages.create", 10, 5, major="channel_id")
+async def create_message(channel_id: SnowflakePath, body: NewMessage, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+    reference = body.message_reference.model_dump() if body.message_reference else None
+    return await messages.create_message(
+        ctx,
+        actor,
+        channel_id,
+        content=body.content,
+        tts=body.tts,
+        embeds=[e.stored() for e in body.all_embeds()],
+        nonce=str(body.nonce) if body.nonce is not None else None,
+        enforce_nonce=body.enforce_nonce,
+        reference=reference,
+        flags=body.flags,
+    )
+
+
+class BulkDelete(Body):
+    messages: Annotated[list[Snowflake], Field(max_length=limits.BULK_DELETE_MAX)]
+
+
+@router.post("/channels/{channel_id}/messages/bulk-delete", status_code=204)
+@limit("messages.bulk_delete", 5, 5, major="channel_id")
+async def bulk_delete(channel_id: SnowflakePath, body: BulkDelete, actor: CurrentActor, ctx: Ctx, reason: Reason) -> Response:
+    await messages.bulk_delete(ctx, actor, channel_id, body.messages, reason)
+    return Response(status_code=204)
+
+
+@router.get("/channels/{channel_id}/messages/pins")
+async def pins_page(
+    channel_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    before: Timestamp | None = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 50,
+) -> dict[str, Any]:
+    page, has_more = await views.pins(ctx, actor, channel_id, before=before, limit=limit)
+    return {
+        "items": [{"pinned_at": shapes.ts(at), "message": m} for at, m in page],
+        "has_more": has_more,
+    }
+
+
+@router.get("/channels/{channel_id}/pins")
+async def pins_legacy(channel_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> list[dict[str, Any]]:
+    page, _ = await views.pins(ctx, actor, channel_id, before=None, limit=limits.PINS_PER_CHANNEL)
+    return [m for _at, m in page]
+
+
+async def _pin(ctx: Any, actor: Any, channel_id: int, message_id: int, pinned: bool, reason: str | None) -> Response:
+    await messages.set_pinned(ctx, actor, channel_id, message_id, pinned=pinned, reason=reason)
+    return Response(status_code=204)
+
+
+@router.put("/channels/{channel_id}/messages/pins/{message_id}", status_code=204)
+@limit("pins", 5, 5, major="channel_id")
+async def pin(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason) -> Response:
+    return await _pin(ctx, actor, channel_id, message_id, True, reason)
+
+
+@router.delete("/channels/{channel_id}/messages/pins/{message_id}", status_code=204)
+@limit("pins", 5, 5, major="channel_id")
+async def unpin(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason) -> Response:
+    return await _pin(ctx, actor, channel_id, message_id, False, reason)
+
+
+@router.put("/channels/{channel_id}/pins/{message_id}", status_code=204)
+@limit("pins", 5, 5, major="channel_id")
+async def pin_legacy(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason) -> Response:
+    return await _pin(ctx, actor, channel_id, message_id, True, reason)
+
+
+@router.delete("/channels/{channel_id}/pins/{message_id}", status_code=204)
+@limit("pins", 5, 5, major="channel_id")
+async def unpin_legacy(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason) -> Response:
+    return await _pin(ctx, actor, channel_id, message_id, False, reason)
+
+
+@router.get("/channels/{channel_id}/messages/{message_id}")
+async def get_message(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+    return await views.get_message(ctx, actor, channel_id, message_id)
+
+
+@router.patch("/channels/{channel_id}/messages/{message_id}")
+@limit("messages.edit", 10, 5, major="channel_id")
+async def edit_message(
+    channel_id: SnowflakePath, message_id: SnowflakePath, body: MessagePatch, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True, exclude={"embeds"})
+    if "embeds" in body.model_fields_set:
+        changes["embeds"] = [e.stored() for e in body.embeds or []]
+    if sum(e.total_chars() for e in body.embeds or []) > limits.EMBED_TOTAL_CHARS:
+        raise invalid_form("embeds", "BASE_TYPE_MAX_LENGTH", "Embed size exceeds maximum size of 6000")
+    return await messages.edit_message(ctx, actor, channel_id, message_id, changes)
+
+
+@router.delete("/channels/{channel_id}/messages/{message_id}", status_code=204)
+@limit("messages.delete", 10, 1, major="channel_id")
+async def delete_message(
+    channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason
+) -> Response:
+    await messages.delete_message(ctx, actor, channel_id, message_id, reason)
+    return Response(status_code=204)
+
+
+# --- reactions ------------------------------------------------------------------------
+
+
+@router.put("/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", status_code=204)
+@limit("reactions", 10, 1, major="channel_id")
+async def add_reaction(
+    channel_id: SnowflakePath, message_id: SnowflakePath, emoji: Emoji, actor: CurrentActor, ctx: Ctx
+) -> Response:
+    await messages.add_reaction(ctx, actor, channel_id, message_id, emoji)
+    return Response(status_code=204)
+
+
+@router.delete("/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", status_code=204)
+@limit("reactions", 10, 1, major="channel_id")
+async def remove_own_reaction(
+    channel_id: SnowflakePath, message_id: SnowflakePath, emoji: Emoji, actor: CurrentActor, ctx: Ctx
+) -> Response:
+    await messages.remove_reaction(ctx, actor, channel_id, message_id, emoji, actor.user_id)
+    return Response(status_code=204)
+
+
+@router.delete("/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/{user_id}", status_code=204)
+@limit("reactions", 10, 1, major="channel_id")
+async def remove_user_reaction(
+    channel_id: SnowflakePath, message_id: SnowflakePath, emoji: Emoji, user_id: SnowflakePath,
+    actor: CurrentActor, ctx: Ctx,
+) -> Response:
+    await messages.remove_reaction(ctx, actor, channel_id, message_id, emoji, user_id)
+    return Response(status_code=204)
+
+
+@router.get("/channels/{channel_id}/messages/{message_id}/reactions/{emoji}")
+async def reaction_users(
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    emoji: Emoji,
+    actor: CurrentActor,
+    ctx: Ctx,
+    after: Annotated[int, Query(ge=0, le=(1 << 63) - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=limits.REACTION_USERS_PAGE_MAX)] = 25,
+    type: Annotated[int, Query(ge=0, le=1)] = 0,  # noqa: A002 - Discord's parameter name
+) -> list[dict[str, Any]]:
+    if type == 1:
+        return []  # burst ("super") reactions do not exist here
+    return await views.reaction_users(ctx, actor, channel_id, message_id, emoji, after=after, limit=limit)
+
+
+@router.delete("/channels/{channel_id}/messages/{message_id}/reactions/{emoji}", status_code=204)
+@limit("reactions.clear", 5, 1, major="channel_id")
+async def clear_emoji(
+    channel_id: SnowflakePath, message_id: SnowflakePath, emoji: Emoji, actor: CurrentActor, ctx: Ctx
+) -> Response:
+    await messages.clear_reactions(ctx, actor, channel_id, message_id, emoji)
+    return Response(status_code=204)
+
+
+@router.delete("/channels/{channel_id}/messages/{message_id}/reactions", status_code=204)
+@limit("reactions.clear", 5, 1, major="channel_id")
+async def clear_all(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> Response:
+    await messages.clear_reactions(ctx, actor, channel_id, message_id, None)
+    return Response(status_code=204)
+
+

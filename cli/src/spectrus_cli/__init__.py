@@ -1,0 +1,1 @@
+"""The ``spectrus`` command: runs a whole instance on one machine (``spectrus up``)."""

@@ -1,0 +1,78 @@
+"""Command line: ``spectrus up`` and ``spectrus migrate``, flags generated from Settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from spectrus_domain.config import Settings, env_name, flag_name, load_settings
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(Settings):
+        kind = {"int": int, "float": float, "Path": Path}.get(str(f.type), str)
+        help_text = f"{f.metadata['help']} (env {env_name(f.name)}, default {f.default!s})"
+        if str(f.type) == "bool":
+            parser.add_argument(flag_name(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            continue
+        parser.add_argument(
+            flag_name(f.name), dest=f.name, type=kind, default=None,
+            choices=f.metadata.get("choices") or None, help=help_text,
+        )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spectrus", description="Spectrus community server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_setting_flags(commands.add_parser("up", help="run an instance on this machine"))
+    _add_setting_flags(commands.add_parser("migrate", help="apply database migrations and exit"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "command"}
+    try:
+        settings = load_settings(overrides)
+    except ValueError as exc:
+        sys.exit(f"spectrus: {exc}")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "up":
+        from spectrus_cli.up import up
+
+        up(settings)
+    elif args.command == "migrate":
+        sys.exit(_migrate(settings))
+
+
+def _migrate(settings: Settings) -> int:
+    import asyncpg
+
+    from spectrus_domain.storage import apply_migrations
+
+    if not settings.database_url:
+        print("spectrus migrate needs --database-url (spectrus up migrates its own database)")
+        return 2
+
+    async def run() -> list[int]:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await apply_migrations(conn)
+        finally:
+            await conn.close()
+
+    applied = asyncio.run(run())
+    print(f"applied migrations: {applied or 'none (up to date)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""``spectrus up``: embedded PostgreSQL (unless a URL is given), migrations, the API.
+
+Shutdown order on Ctrl-C or SIGTERM: stop accepting, let in-flight requests finish,
+close the pool, then stop PostgreSQL with a fast (clean) shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import uvicorn
+
+from spectrus_api.app import create_app
+from spectrus_cli.embedded_pg import EmbeddedPostgres
+from spectrus_domain.config import Settings
+from spectrus_domain.context import Context
+from spectrus_domain.ids import SnowflakeGenerator
+from spectrus_domain.storage import connect
+
+log = logging.getLogger("spectrus")
+
+
+def banner(settings: Settings) -> str:
+    base = settings.base_url
+    return f"""
+  Spectrus is running at {base}
+    REST API   {base}/api/v10   (Discord API v10 shapes; docs at {base}/api/v10/docs)
+    data       {settings.data_dir.resolve()}
+
+  Create the first account:
+    curl -sX POST {base}/api/v10/auth/register -H 'Content-Type: application/json' \\
+         -d '{{"username": "alice", "password": "a long passphrase"}}'
+  The answer carries a token; send it as the Authorization header.
+  Press Ctrl-C to stop (nothing acknowledged is lost).
+"""
+
+
+async def serve(settings: Settings, dsn: str) -> None:
+    db = await connect(dsn)
+    try:
+        ctx = Context(db=db, settings=settings, ids=SnowflakeGenerator(settings.node_id))
+        config = uvicorn.Config(
+            create_app(ctx),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=30,
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            print(banner(settings), flush=True)
+        await serving
+        if not server.started:
+            raise SystemExit(f"could not listen on {settings.host}:{settings.port}")
+    finally:
+        await db.close()
+
+
+def up(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    postgres = None
+    dsn = settings.database_url
+    if not dsn:
+        postgres = EmbeddedPostgres(settings.data_dir / "postgres")
+        log.info("starting embedded PostgreSQL in %s", postgres.pgdata)
+        dsn = postgres.start()
+    try:
+        asyncio.run(serve(settings, dsn))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if postgres is not None:
+            log.info("stopping PostgreSQL")
+            postgres.stop()
+    print("Spectrus stopped.", file=sys.stderr, flush=True)

@@ -1,0 +1,531 @@
+"""Messages and what hangs off them: create, edit, delete, bulk delete, reactions, pins,
+typing. Every change to a channel's timeline takes the channel's next ``seq``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import emoji as emoji_lib
+
+from spectrus_domain import audit, events, limits, queries, shapes
+from spectrus_domain.access import Actor, ChannelAccess, channel_access
+from spectrus_domain.actions.dms import SHARES_A_GUILD, emit_private, recipients_of
+from spectrus_domain.audit import AuditAction
+from spectrus_domain.context import Context
+from spectrus_domain.errors import DomainError, Error, invalid_form
+from spectrus_domain.ids import SnowflakeGenerator, snowflake_floor, snowflake_time_ms
+from spectrus_domain.permissions import Permission
+
+MESSAGE_DEFAULT = 0
+MESSAGE_REPLY = 19
+FLAG_SUPPRESS_EMBEDS = 1 << 2
+FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
+SETTABLE_FLAGS = FLAG_SUPPRESS_EMBEDS | FLAG_SUPPRESS_NOTIFICATIONS
+
+
+async def _emit_channel_event(
+    conn: asyncpg.Connection,
+    access: ChannelAccess,
+    event: str,
+    data: dict[str, Any],
+    *,
+    channel_seq: int | None = None,
+) -> None:
+    if access.guild_id is None:
+        await emit_private(conn, access.channel_id, event, data, channel_seq=channel_seq)
+    else:
+        await events.emit_guild(
+            conn, access.guild_id, event, data, channel_id=access.channel_id, channel_seq=channel_seq
+        )
+
+
+async def _claim_message_slot(
+    conn: asyncpg.Connection, ids: SnowflakeGenerator, channel_id: int
+) -> tuple[int, int]:
+    """The channel's next seq and a message id above every earlier one in the channel,
+    so id order (what clients paginate by) equals seq order (commit order)."""
+    candidate = ids.next()
+    seq = await conn.fetchval(
+        """UPDATE channels SET seq = seq + 1, last_message_id = $2
+           WHERE id = $1 AND coalesce(last_message_id, 0) < $2 RETURNING seq""",
+        channel_id,
+        candidate,
+    )
+    if seq is not None:
+        return int(seq), candidate
+    # A message committed meanwhile (or another node's clock runs ahead): under the
+    # row lock, take an id above the channel's last one.
+    seq, last = await events.next_channel_seq(conn, channel_id)
+    message_id = ids.next_after(last)
+    await conn.execute("UPDATE channels SET last_message_id = $2 WHERE id = $1", channel_id, message_id)
+    return seq, message_id
+
+
+async def _writable_channel(ctx: Context, conn: asyncpg.Connection, actor: Actor, channel_id: int) -> ChannelAccess:
+    access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
+    if access.channel["type"] not in shapes.TEXT_CHANNEL_TYPES:
+        raise DomainError(Error.NOT_TEXT_CHANNEL)
+    access.require(Permission.SEND_MESSAGES)
+    if access.channel["type"] == shapes.CHANNEL_DM:
+        others = [u for u in await recipients_of(conn, channel_id) if u != actor.user_id]
+        if not others or not await conn.fetchval(SHARES_A_GUILD, actor.user_id, others[0]):
+            raise DomainError(Error.CANNOT_MESSAGE_USER)
+    return access
+
+
+async def _check_slowmode(
+    ctx: Context, conn: asyncpg.Connection, access: ChannelAccess, actor: Actor
+) -> None:
+    interval = access.channel["rate_limit_per_user"] or 0
+    if not interval or access.permissions & (Permission.MANAGE_MESSAGES | Permission.MANAGE_CHANNELS):
+        return
+    last = await conn.fetchval(
+        "SELECT max(id) FROM messages WHERE channel_id = $1 AND author_id = $2",
+        access.channel_id,
+        actor.user_id,
+    )
+    if last is None:
+        return
+    wait_ms = snowflake_time_ms(last) + interval * 1000 - int(ctx.now().timestamp() * 1000)
+    if wait_ms > 0:
+        raise DomainError(Error.SLOWMODE, retry_after=round(wait_ms / 1000, 3))
+
+
+async def _member_partial(conn: asyncpg.Connection, access: ChannelAccess, user_id: int) -> dict[str, Any] | None:
+    if access.guild_id is None:
+        return None
+    data = await queries.member(conn, access.guild_id, user_id)
+    data.pop("user")
+    return data
+
+
+def _with_context(data: dict[str, Any], access: ChannelAccess, member: dict[str, Any] | None) -> dict[str, Any]:
+    """The gateway form of a message: the REST object plus ``guild_id`` and ``member``."""
+    event = dict(data)
+    if access.guild_id is not None:
+        event["guild_id"] = str(access.guild_id)
+        if member is not None:
+            event["member"] = member
+    return event
+
+
+async def create_message(
+    ctx: Context,
+    actor: Actor,
+    channel_id: int,
+    *,
+    content: str = "",
+    tts: bool = False,
+    embeds: list[dict[str, Any]] | None = None,
+    nonce: str | None = None,
+    enforce_nonce: bool = False,
+    reference: dict[str, Any] | None = None,
+    flags: int = 0,
+) -> dict[str, Any]:
+    embeds = embeds or []
+    if not content and not embeds:
+        raise DomainError(Error.EMPTY_MESSAGE)
+
+    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+        access = await _writable_channel(ctx, conn, actor, channel_id)
+        if embeds:
+            access.require(Permission.EMBED_LINKS)
+        if nonce is not None and enforce_nonce:
+            existing = await conn.fetchrow(
+                queries.MESSAGE_SELECT
+                + " WHERE m.channel_id = $1 AND m.author_id = $2 AND m.nonce = $3 AND m.id >= $4",
+                channel_id,
+                actor.user_id,
+                nonce,
+                _id_floor(ctx.now() - timedelta(seconds=limits.NONCE_DEDUP_SECONDS)),
+            )
+            if existing is not None:
+                return (await queries.messages_from_rows(conn, [existing], actor.user_id))[0]
+        await _check_slowmode(ctx, conn, access, actor)
+        stored_reference, referenced = await _resolve_reference(conn, access, actor, reference)
+        seq, message_id = await _claim_message_slot(conn, ctx.ids, channel_id)
+        row = await conn.fetchrow(
+            """WITH m AS (
+                   INSERT INTO messages (id, channel_id, guild_id, seq, author_id, type, content,
+                                         tts, embeds, nonce, flags, reference)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *)
+               SELECT m.*, u.id AS a_id, u.username AS a_username,
+                      u.global_name AS a_global_name, u.avatar AS a_avatar, u.bot AS a_bot,
+                      u.system AS a_system, u.flags AS a_flags
+               FROM m JOIN users u ON u.id = m.author_id""",
+            message_id,
+            channel_id,
+            access.guild_id,
+            seq,
+            actor.user_id,
+            MESSAGE_REPLY if stored_reference else MESSAGE_DEFAULT,
+            content,
+            tts and bool(access.permissions & Permission.SEND_TTS_MESSAGES),
+            embeds,
+            nonce,
+            flags & SETTABLE_FLAGS,
+            stored_reference,
+        )
+        data = shapes.message(row, referenced=referenced)
+        member = await _member_partial(conn, access, actor.user_id)
+        if access.channel["type"] == shapes.CHANNEL_DM and seq == 1:
+            # The other side may never have opened this DM; its first message opens it.
+            await emit_private(conn, channel_id, "CHANNEL_CREATE", await queries.channel(conn, channel_id))
+        await _emit_channel_event(
+            conn, access, "MESSAGE_CREATE", _with_context(data, access, member), channel_seq=seq
+        )
+        return data
+
+    return await ctx.db.write(body)
+
+
+def _id_floor(since: datetime) -> int:
+    return snowflake_floor(int(since.timestamp() * 1000))
+
+
+async def _resolve_reference(
+    conn: asyncpg.Connection, access: ChannelAccess, actor: Actor, reference: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A reply must point at a message in the same channel; Discord drops an unknown
+    target instead of failing when ``fail_if_not_exists`` is false."""
+    if not reference or reference.get("message_id") is None:
+        return None, None
+    target_channel = reference.get("channel_id")
+    if target_channel is not None and int(target_channel) != access.channel_id:
+        raise invalid_form("message_reference", "REPLIES_CANNOT_REFERENCE_OTHER_CHANNEL", "Cannot reply to a message in another channel")
+    try:
+        referenced = await queries.message(conn, access.channel_id, int(reference["message_id"]), actor.user_id)
+    except DomainError:
+        if reference.get("fail_if_not_exists", True):
+            raise invalid_form(
+                "message_reference", "REPLIES_UNKNOWN_MESSAGE", "Unknown message"
+            ) from None
+        return None, None
+    stored = {
+        "type": 0,
+        "message_id": referenced["id"],
+        "channel_id": str(access.channel_id),
+    }
+    if access.guild_id is not None:
+        stored["guild_id"] = str(access.guild_id)
+    return stored, referenced
+
+
+async def _message_row(conn: asyncpg.Connection, channel_id: int, message_id: int) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT * FROM messages WHERE id = $1 AND channel_id = $2 FOR UPDATE", message_id, channel_id
+    )
+    if row is None:
+        raise DomainError(Error.UNKNOWN_MESSAGE)
+    return row
+
+
+async def edit_message(
+    ctx: Context, actor: Actor, channel_id: int, message_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
+    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+        access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
+        row = await _message_row(conn, channel_id, message_id)
+        is_author = row["author_id"] == actor.user_id
+        updates: dict[str, Any] = {}
+        if "content" in changes or "embeds" in changes:
+            if not is_author:
+                raise DomainError(Error.NOT_AUTHOR)
+            if "content" in changes:
+                updates["content"] = changes["content"] or ""
+            if "embeds" in changes:
+                if changes["embeds"]:
+                    access.require(Permission.EMBED_LINKS)
+                updates["embeds"] = changes["embeds"] or []
+            if not updates.get("content", row["content"]) and not updates.get("embeds", row["embeds"]):
+                raise DomainError(Error.EMPTY_MESSAGE)
+            updates["edited_at"] = ctx.now()
+        if changes.get("flags") is not None:
+            if not is_author:
+                access.require(Permission.MANAGE_MESSAGES)
+            updates["flags"] = (row["flags"] & ~SETTABLE_FLAGS) | (changes["flags"] & SETTABLE_FLAGS)
+        if updates:
+            seq, _ = await events.next_channel_seq(conn, channel_id)
+            sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(updates, start=2))
+            await conn.execute(f"UPDATE messages SET {sets} WHERE id = $1", message_id, *updates.values())
+            data = await queries.message(conn, channel_id, message_id, actor.user_id)
+            member = await _member_partial(conn, access, row["author_id"])
+            await _emit_channel_event(
+                conn, access, "MESSAGE_UPDATE", _with_context(data, access, member), channel_seq=seq
+            )
+            return data
+        return await queries.message(conn, channel_id, message_id, actor.user_id)
+
+    return await ctx.db.write(body)
+
+
+async def delete_rows(
+    conn: asyncpg.Connection, guild_id: int | None, channel_id: int, message_ids: list[int]
+) -> list[int]:
+    """Delete messages of one channel as one timeline change; returns those that existed."""
+    deleted = [
+        r["id"]
+        for r in await conn.fetch(
+            "DELETE FROM messages WHERE channel_id = $1 AND id = ANY($2) RETURNING id",
+            channel_id,
+            message_ids,
+        )
+    ]
+    if not deleted:
+        return deleted
+    seq, _ = await events.next_channel_seq(conn, channel_id)
+    base: dict[str, Any] = {"channel_id": str(channel_id)}
+    if guild_id is not None:
+        base["guild_id"] = str(guild_id)
+    if len(deleted) == 1:
+        event, data = "MESSAGE_DELETE", {"id": str(deleted[0]), **base}
+    else:
+        event, data = "MESSAGE_DELETE_BULK", {"ids": [str(i) for i in sorted(deleted)], **base}
+    if guild_id is None:
+        await emit_private(conn, channel_id, event, data, channel_seq=seq)
+    else:
+        await events.emit_guild(conn, guild_id, event, data, channel_id=channel_id, channel_seq=seq)
+    return deleted
+
+
+async def delete_message(
+    ctx: Context, actor: Actor, channel_id: int, message_id: int, reason: str | None
+) -> None:
+    async def body(conn: asyncpg.Connection) -> None:
+        access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
+        row = await _message_row(conn, channel_id, message_id)
+        own = row["author_id"] == actor.user_id
+        if not own:
+            if access.guild is None:
+                raise DomainError(Error.NOT_AUTHOR)
+            access.require(Permission.MANAGE_MESSAGES)
+        await delete_rows(conn, access.guild_id, channel_id, [message_id])
+        if not own and access.guild_id is not None:
+            await audit.record(
+                conn, ctx.ids, access.guild_id, actor.user_id, AuditAction.MESSAGE_DELETE,
+                target_id=row["author_id"],
+                options={"channel_id": str(channel_id), "count": "1"},
+                reason=reason,
+            )
+
+    await ctx.db.write(body)
+
+
+async def bulk_delete(
+    ctx: Context, actor: Actor, channel_id: int, message_ids: list[int], reason: str | None
+) -> None:
+    unique = sorted(set(message_ids))
+    if not limits.BULK_DELETE_MIN <= len(unique) <= limits.BULK_DELETE_MAX:
+        raise DomainError(Error.BULK_DELETE_COUNT)
+    oldest_allowed = _id_floor(ctx.now() - timedelta(seconds=limits.BULK_DELETE_MAX_AGE_SECONDS))
+    if unique[0] < oldest_allowed:
+        raise DomainError(Error.BULK_DELETE_TOO_OLD)
+
+    async def body(conn: asyncpg.Connection) -> None:
+        access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
+        if access.guild is None:
+            raise DomainError(Error.DM_CHANNEL)
+        access.require(Permission.MANAGE_MESSAGES)
+        deleted = await delete_rows(conn, access.guild_id, channel_id, unique)
+        if deleted:
+            assert access.guild_id is not None
+            await audit.record(
+                conn, ctx.ids, access.guild_id, actor.user_id, AuditAction.MESSAGE_BULK_DELETE,
+                target_id=channel_id, options={"count": str(len(deleted))}, reason=reason,
+            )
+
+    await ctx.db.write(body)
+
+
+# --- reactions -------------------------------------------------------------------------
+
+def parse_emoji(raw: str) -> str:
+    """A reaction's emoji from the URL: Unicode, or ``name:id`` for custom emoji (those
+    arrive with the custom emoji feature; until then they are unknown)."""
+    if ":" in raw:
+        raise DomainError(Error.UNKNOWN_EMOJI)
+    if not emoji_lib.is_emoji(raw):
+        raise DomainError(Error.UNKNOWN_EMOJI)
+    return raw
+
+
+def _reaction_event(
+    access: ChannelAccess, message_id: int, user_id: int, stored_emoji: str
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "user_id": str(user_id),
+        "channel_id": str(access.channel_id),
+        "message_id": str(message_id),
+        "emoji": shapes.emoji(stored_emoji),
+        "burst": False,
+        "type": 0,
+    }
+    if access.guild_id is not None:
+        data["guild_id"] = str(access.guild_id)
+    return data
+
+
+async def add_reaction(
+    ctx: Context, actor: Actor, channel_id: int, message_id: int, raw_emoji: str
+) -> None:
+    stored = parse_emoji(raw_emoji)
+
+    async def body(conn: asyncpg.Connection) -> None:
+        access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
+        access.require(Permission.READ_MESSAGE_HISTORY)
+        row = await _message_row(conn, channel_id, message_id)
+        present = await conn.fetch(
+            "SELECT DISTINCT emoji FROM reactions WHERE message_id = $1", message_id
+        )
+        if stored not in {r["emoji"] for r in present}:
+            # Starting a new reaction needs ADD_REACTIONS; joining one does not.
+            access.require(Permission.ADD_REACTIONS)
+            if len(present) >= limits.REACTIONS_PER_MESSAGE:
+                raise DomainError(Error.MAX_REACTIONS)
+        inserted = await conn.fetchval(
+            """INSERT INTO reactions (message_id, emoji, user_id) VALUES ($1, $2, $3)
+               ON CONFLICT DO NOTHING RETURNING true""",
+            message_id,
+            stored,
+            actor.user_id,
+        )
+        if not inserted:
+            return
+        seq, _ = await events.next_channel_seq(conn, channel_id)
+        data = _reaction_event(access, message_id, actor.user_id, stored)
+        data["message_author_id"] = str(row["author_id"])
+        member = await _member_partial(conn, access, actor.user_id)
+        if member is not None:
+            member["user"] = await queries.user(conn, actor.user_id)
+            data["member"] = member
+        await _emit_channel_event(conn, access, "MESSAGE_REACTION_ADD", data, channel_seq=seq)
+
+    await ctx.db.write(body)
+
+
+async def remove_reaction(
+    ctx: Context, actor: Actor, channel_id: int, message_id: int, raw_emoji: str, user_id: int
+) -> None:
+    """Remove one user's reaction: your own, or anyone's with MANAGE_MESSAGES."""
+    stored = parse_emoji(raw_emoji)
+
+    async def body(conn: asyncpg.Connection) -> None:
+        access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
+        if user_id != actor.user_id:
+            if access.guild is None:
+                raise DomainError(Error.DM_CHANNEL)
+            access.require(Permission.MANAGE_MESSAGES)
+        await _message_row(conn, channel_id, message_id)
+        deleted = await conn.fetchval(
+            "DELETE FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3 RETURNING true",
+            message_id,
+            stored,
+            user_id,
+        )
+        if deleted:
+            seq, _ = await events.next_channel_seq(conn, channel_id)
+            data = _reaction_event(access, message_id, user_id, stored)
+            await _emit_channel_event(conn, access, "MESSAGE_REACTION_REMOVE", data, channel_seq=seq)
+
+    await ctx.db.write(body)
+
+
+async def clear_reactions(
+    ctx: Context, actor: Actor, channel_id: int, message_id: int, raw_emoji: str | None
+) -> None:
+    """Remove all reactions, or all of one emoji (MANAGE_MESSAGES)."""
+    stored = parse_emoji(raw_emoji) if raw_emoji is not None else None
+
+    async def body(conn: asyncpg.Connection) -> None:
+        access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
+        if access.guild is None:
+            raise DomainError(Error.DM_CHANNEL)
+        access.require(Permission.MANAGE_MESSAGES)
+        await _message_row(conn, channel_id, message_id)
+        deleted = await conn.fetchval(
+            """WITH d AS (DELETE FROM reactions WHERE message_id = $1 AND ($2::text IS NULL OR emoji = $2)
+                          RETURNING 1) SELECT count(*) FROM d""",
+            message_id,
+            stored,
+        )
+        if not deleted:
+            return
+        seq, _ = await events.next_channel_seq(conn, channel_id)
+        data: dict[str, Any] = {"channel_id": str(channel_id), "message_id": str(message_id)}
+        if access.guild_id is not None:
+            data["guild_id"] = str(access.guild_id)
+        if stored is None:
+            await _emit_channel_event(conn, access, "MESSAGE_REACTION_REMOVE_ALL", data, channel_seq=seq)
+        else:
+            data["emoji"] = shapes.emoji(stored)
+            await _emit_channel_event(conn, access, "MESSAGE_REACTION_REMOVE_EMOJI", data, channel_seq=seq)
+
+    await ctx.db.write(body)
+
+
+# --- pins ------------------------------------------------------------------------------
+
+async def set_pinned(
+    ctx: Context, actor: Actor, channel_id: int, message_id: int, *, pinned: bool, reason: str | None
+) -> None:
+    async def body(conn: asyncpg.Connection) -> None:
+        now = ctx.now()
+        access = await channel_access(conn, channel_id, actor.user_id, now, lock=True)
+        if not access.permissions & (Permission.PIN_MESSAGES | Permission.MANAGE_MESSAGES):
+            raise DomainError(Error.MISSING_PERMISSIONS)
+        row = await _message_row(conn, channel_id, message_id)
+        if (row["pinned_at"] is not None) == pinned:
+            return
+        if pinned:
+            count = await conn.fetchval(
+                "SELECT count(*) FROM messages WHERE channel_id = $1 AND pinned_at IS NOT NULL", channel_id
+            )
+            if count >= limits.PINS_PER_CHANNEL:
+                raise DomainError(Error.MAX_PINS)
+        seq, _ = await events.next_channel_seq(conn, channel_id)
+        await conn.execute(
+            "UPDATE messages SET pinned_at = $2 WHERE id = $1", message_id, now if pinned else None
+        )
+        last_pin = await conn.fetchval(
+            """UPDATE channels SET last_pin_timestamp =
+                   (SELECT max(pinned_at) FROM messages WHERE channel_id = $1 AND pinned_at IS NOT NULL)
+               WHERE id = $1 RETURNING last_pin_timestamp""",
+            channel_id,
+        )
+        data = await queries.message(conn, channel_id, message_id, actor.user_id)
+        member = await _member_partial(conn, access, row["author_id"])
+        await _emit_channel_event(
+            conn, access, "MESSAGE_UPDATE", _with_context(data, access, member), channel_seq=seq
+        )
+        pins: dict[str, Any] = {"channel_id": str(channel_id), "last_pin_timestamp": shapes.ts(last_pin)}
+        if access.guild_id is not None:
+            pins["guild_id"] = str(access.guild_id)
+            await audit.record(
+                conn, ctx.ids, access.guild_id, actor.user_id,
+                AuditAction.MESSAGE_PIN if pinned else AuditAction.MESSAGE_UNPIN,
+                target_id=row["author_id"],
+                options={"channel_id": str(channel_id), "message_id": str(message_id)},
+                reason=reason,
+            )
+        await _emit_channel_event(conn, access, "CHANNEL_PINS_UPDATE", pins)
+
+    await ctx.db.write(body)
+
+
+async def typing(ctx: Context, actor: Actor, channel_id: int) -> None:
+    async def body(conn: asyncpg.Connection) -> None:
+        access = await _writable_channel(ctx, conn, actor, channel_id)
+        data: dict[str, Any] = {
+            "channel_id": str(channel_id),
+            "user_id": str(actor.user_id),
+            "timestamp": int(ctx.now().timestamp()),
+        }
+        if access.guild_id is not None:
+            data["guild_id"] = str(access.guild_id)
+            member = await queries.member(conn, access.guild_id, actor.user_id)
+            data["member"] = member
+        await _emit_channel_event(conn, access, "TYPING_START", data)
+
+    await ctx.db.write(body)

@@ -1,0 +1,121 @@
+"""Instance settings, one definition for every way to set them.
+
+Each field is settable as the environment variable ``SPECTRUS_<NAME>`` and the command-line
+flag ``--<name-with-dashes>``; the same names will be used by the Kubernetes operator.
+Flags win over the environment, which wins over defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DAY = 86_400
+
+
+def _setting(default: Any, help_text: str, *, choices: tuple[str, ...] = ()) -> Any:
+    return field(default=default, metadata={"help": help_text, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = _setting("127.0.0.1", "address the HTTP server binds to")
+    port: int = _setting(8080, "TCP port the HTTP server listens on")
+    data_dir: Path = _setting(Path("data"), "where the embedded database and files live")
+    database_url: str = _setting(
+        "", "PostgreSQL URL; when empty, an embedded server runs under the data dir"
+    )
+    public_url: str = _setting("", "base URL clients reach this instance at (default: from host/port)")
+    gateway_url: str = _setting("", "WebSocket URL of the gateway (default: from the public URL)")
+    node_id: int = _setting(0, "0..1023, unique per process, the node bits of snowflake ids")
+    registration: str = _setting(
+        "open", "whether anyone may register an account", choices=("open", "closed")
+    )
+    rate_limit_scale: float = _setting(
+        1.0, "multiplies every rate limit (2 = twice as many requests); 0 turns them off"
+    )
+    session_ttl: int = _setting(7 * DAY, "seconds a login token stays valid without refresh")
+    refresh_ttl: int = _setting(90 * DAY, "seconds a refresh token stays valid")
+    trust_proxy: bool = _setting(
+        False, "take the client address from X-Forwarded-For (only behind a trusted proxy)"
+    )
+    log_level: str = _setting(
+        "info", "log verbosity", choices=("debug", "info", "warning", "error")
+    )
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def websocket_url(self) -> str:
+        if self.gateway_url:
+            return self.gateway_url
+        base = self.base_url
+        return ("wss://" + base[8:] if base.startswith("https://") else "ws://" + base[7:]) + "/gateway"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def env_name(field_name: str) -> str:
+    return "SPECTRUS_" + field_name.upper()
+
+
+def flag_name(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def _convert(raw: str, kind: Any, name: str) -> Any:
+    try:
+        if kind in (bool, "bool"):
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes", "on")
+        if kind in (int, "int"):
+            return int(raw)
+        if kind in (float, "float"):
+            return float(raw)
+        if kind in (Path, "Path"):
+            return Path(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}: cannot read {raw!r} as {kind}") from exc
+    return raw
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Defaults, then ``SPECTRUS_*`` from ``environ``, then non-None ``overrides``."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = env.get(env_name(f.name))
+        if raw is not None and raw != "":
+            values[f.name] = _convert(raw, f.type, env_name(f.name))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(s: Settings) -> None:
+    for f in dataclasses.fields(s):
+        choices = f.metadata.get("choices")
+        if choices and getattr(s, f.name) not in choices:
+            raise ValueError(f"{env_name(f.name)} must be one of {', '.join(choices)}")
+    if not 0 <= s.node_id <= 1023:
+        raise ValueError("SPECTRUS_NODE_ID must be in 0..1023")
+    if not 0 < s.port < 65536:
+        raise ValueError("SPECTRUS_PORT must be in 1..65535")
+    if s.rate_limit_scale < 0:
+        raise ValueError("SPECTRUS_RATE_LIMIT_SCALE must not be negative")
+    if s.session_ttl < 60 or s.refresh_ttl < s.session_ttl:
+        raise ValueError("need SPECTRUS_SESSION_TTL >= 60 and SPECTRUS_REFRESH_TTL >= it")

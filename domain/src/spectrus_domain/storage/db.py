@@ -1,0 +1,78 @@
+"""The asyncpg pool and the one way to write: a retried transaction that emits events."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+from spectrus_domain.storage.migrations import apply_migrations
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# Conflicts PostgreSQL resolves by aborting one side; the action is simply run again.
+_RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+_MAX_ATTEMPTS = 5
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name,
+            encoder=lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False),
+            decoder=json.loads,
+            schema="pg_catalog",
+        )
+
+
+class Database:
+    """A pool plus helpers; ``write`` is the only path actions use to change state."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return list(await self.pool.fetch(query, *args))
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self.pool.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return str(await self.pool.execute(query, *args))
+
+    async def write(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``body`` in one transaction, again from the start if PostgreSQL aborted it
+        for a serialization conflict or deadlock."""
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    return await body(conn)
+            except _RETRYABLE:
+                if attempt == _MAX_ATTEMPTS:
+                    raise
+                log.info("transaction conflict, retrying (attempt %d)", attempt)
+        raise AssertionError("unreachable")
+
+
+async def connect(dsn: str, *, min_size: int = 2, max_size: int = 20, migrate: bool = True) -> Database:
+    """Open a pool on ``dsn`` and, unless told otherwise, bring the schema up to date."""
+    if migrate:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await apply_migrations(conn)
+        finally:
+            await conn.close()
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+    return Database(pool)
