@@ -108,8 +108,11 @@ def create_app(ctx: Context, *, limiter: RateLimiter | None = None) -> FastAPI:
         known = {401: Error.UNAUTHORIZED, 404: Error.NOT_FOUND, 405: Error.METHOD_NOT_ALLOWED}
         error = known.get(exc.status_code)
         if error is None:
-            return JSONResponse({"message": f"{exc.status_code}: {exc.detail}", "code": 0}, status_code=exc.status_code)
-        return error_response(DomainError(error))
+            response = JSONResponse({"message": f"{exc.status_code}: {exc.detail}", "code": 0}, status_code=exc.status_code)
+        else:
+            response = error_response(DomainError(error))
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return response
 
     @app.exception_handler(Exception)
     async def server_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Path, Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import ErrorDetails, core_schema
 
 from spectrus_domain.errors import FieldErrors, merge_field_errors
@@ -62,7 +62,6 @@ Snowflake = Annotated[
     int,
     BeforeValidator(_snowflake),
     Field(ge=0, le=MAX_SNOWFLAKE, json_schema_extra={"format": "snowflake"}),
-    PlainSerializer(str),
 ]
 """An id in a body: a decimal string or a number."""
 

@@ -76,20 +76,20 @@ class EmbeddedPostgres:
         return entry.pw_uid, entry.pw_gid
 
     def _prepare(self) -> None:
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         if self._as_root:
             ensure_user_exists(SYSTEM_USER)
-            ensure_prefix_permissions(self.pgdata.parent)
-            ensure_prefix_permissions(POSTGRES_BIN_PATH)
-            read_exec = 0o055
-            ensure_folder_permissions(POSTGRES_BIN_PATH, read_exec)
-            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
-            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o044)
         uid, gid = self._owner()
         for folder in (self.pgdata, self.socket_dir):
-            folder.mkdir(mode=0o700, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chown(folder, uid, gid)
             folder.chmod(0o700)
+            if self._as_root:  # the server's user must be able to reach it
+                ensure_prefix_permissions(folder)
+        if self._as_root:
+            ensure_prefix_permissions(POSTGRES_BIN_PATH)
+            ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o044)
 
     def _run_as_owner(self, args: list[str]) -> None:
         uid, gid = self._owner()

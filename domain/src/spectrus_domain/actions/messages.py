@@ -102,8 +102,10 @@ async def _member_partial(conn: asyncpg.Connection, access: ChannelAccess, user_
 
 
 def _with_context(data: dict[str, Any], access: ChannelAccess, member: dict[str, Any] | None) -> dict[str, Any]:
-    """The gateway form of a message: the REST object plus ``guild_id`` and ``member``."""
-    event = dict(data)
+    """The gateway form of a message: the REST object plus ``guild_id`` and ``member``,
+    without ``reactions``, whose ``me`` depends on the viewer (clients keep reactions
+    from the MESSAGE_REACTION_* events instead)."""
+    event = {k: v for k, v in data.items() if k != "reactions"}
     if access.guild_id is not None:
         event["guild_id"] = str(access.guild_id)
         if member is not None:
@@ -203,6 +205,7 @@ async def _resolve_reference(
                 "message_reference", "REPLIES_UNKNOWN_MESSAGE", "Unknown message"
             ) from None
         return None, None
+    referenced.pop("reactions", None)  # viewer-relative; the reply is seen by everyone
     stored = {
         "type": 0,
         "message_id": referenced["id"],

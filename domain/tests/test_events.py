@@ -1,0 +1,133 @@
+"""Actions as the only writers: every change commits with its event, sequences have no
+gaps, and replaying the events reproduces the state a fresh read returns."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from spectrus_domain import queries
+from spectrus_domain.access import Actor
+from spectrus_domain.actions import auth, guilds, invites, messages
+
+
+async def _world(ctx) -> tuple[Actor, Actor, dict[str, Any], int]:
+    alice = Actor((await auth.register(ctx, username="alice", password="correct horse battery")).user_id)
+    bob = Actor((await auth.register(ctx, username="bob", password="correct horse battery")).user_id)
+    guild = await guilds.create_guild(ctx, alice, name="g")
+    channel = int(next(c["id"] for c in await queries.guild_channels(ctx.db.pool, int(guild["id"])) if c["type"] == 0))
+    invite = await invites.create_invite(ctx, alice, channel, max_age=0, max_uses=0, temporary=False, reason=None)
+    await invites.accept_invite(ctx, bob, invite["code"])
+    return alice, bob, guild, channel
+
+
+async def test_concurrent_writers_get_gap_free_seqs_in_id_order(ctx) -> None:
+    alice, bob, guild, channel = await _world(ctx)
+    sent = await asyncio.gather(*(
+        messages.create_message(ctx, alice if i % 2 else bob, channel, content=f"m{i}") for i in range(60)
+    ))
+    rows = await ctx.db.fetch("SELECT id, seq FROM messages WHERE channel_id = $1 ORDER BY seq", channel)
+    assert [r["seq"] for r in rows] == list(range(1, 61))
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)  # id order == commit order
+    assert {str(r["id"]) for r in rows} == {m["id"] for m in sent}
+    outbox = await ctx.db.fetch(
+        "SELECT channel_seq FROM outbox WHERE channel_id = $1 AND channel_seq IS NOT NULL ORDER BY channel_seq", channel
+    )
+    assert [r["channel_seq"] for r in outbox] == list(range(1, 61))
+    assert await ctx.db.fetchval("SELECT seq FROM channels WHERE id = $1", channel) == 60
+    stream = [r["seq"] for r in await ctx.db.fetch(
+        "SELECT seq FROM outbox WHERE stream_id = $1 ORDER BY seq", int(guild["id"]))]
+    assert stream == list(range(1, len(stream) + 1))
+
+
+async def test_a_failed_action_leaves_no_event_and_no_seq(ctx) -> None:
+    alice, bob, _guild, channel = await _world(ctx)
+    before = await ctx.db.fetchval("SELECT count(*) FROM outbox")
+    seq = await ctx.db.fetchval("SELECT seq FROM channels WHERE id = $1", channel)
+    msg = await messages.create_message(ctx, bob, channel, content="hi")
+    try:
+        await messages.edit_message(ctx, alice, channel, int(msg["id"]), {"content": "not yours"})
+    except Exception as exc:  # noqa: BLE001
+        assert "NOT_AUTHOR" in str(exc)
+    assert await ctx.db.fetchval("SELECT count(*) FROM outbox") == before + 1
+    assert await ctx.db.fetchval("SELECT seq FROM channels WHERE id = $1", channel) == seq + 1
+
+
+def _apply(state: dict[str, dict[str, Any]], event: str, data: dict[str, Any], me: int) -> None:
+    """A client's view of a channel, maintained from events alone."""
+    if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE"):
+        message = {k: v for k, v in data.items() if k not in ("guild_id", "member")}
+        if "reactions" in state.get(data["id"], {}) and "reactions" not in message:
+            message["reactions"] = state[data["id"]]["reactions"]
+        state[data["id"]] = message
+    elif event == "MESSAGE_DELETE":
+        state.pop(data["id"], None)
+    elif event == "MESSAGE_DELETE_BULK":
+        for i in data["ids"]:
+            state.pop(i, None)
+    elif event in ("MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE"):
+        message = state[data["message_id"]]
+        reactions = message.setdefault("reactions", [])
+        entry = next((r for r in reactions if r["emoji"] == data["emoji"]), None)
+        mine = int(data["user_id"]) == me
+        if event == "MESSAGE_REACTION_ADD":
+            if entry is None:
+                entry = {"count": 0, "count_details": {"burst": 0, "normal": 0}, "me": False,
+                         "me_burst": False, "burst_colors": [], "emoji": data["emoji"]}
+                reactions.append(entry)
+            entry["count"] += 1
+            entry["me"] = entry["me"] or mine
+        else:
+            assert entry is not None
+            entry["count"] -= 1
+            entry["me"] = entry["me"] and not mine
+            if entry["count"] == 0:
+                reactions.remove(entry)
+        entry_count = entry["count"] if entry else 0
+        if entry:
+            entry["count_details"]["normal"] = entry_count
+        if not reactions:
+            message.pop("reactions")
+    elif event == "MESSAGE_REACTION_REMOVE_ALL":
+        state[data["message_id"]].pop("reactions", None)
+
+
+async def test_replaying_events_reproduces_fresh_state(ctx) -> None:
+    alice, bob, _guild, channel = await _world(ctx)
+    rng = random.Random(7)
+    live: list[int] = []
+    for step in range(120):
+        op = rng.random()
+        actor = rng.choice([alice, bob])
+        if op < 0.4 or not live:
+            live.append(int((await messages.create_message(ctx, actor, channel, content=f"s{step}"))["id"]))
+        elif op < 0.55:
+            target = rng.choice(live)
+            author = await ctx.db.fetchval("SELECT author_id FROM messages WHERE id = $1", target)
+            await messages.edit_message(ctx, Actor(author), channel, target, {"content": f"e{step}"})
+        elif op < 0.65:
+            target = live.pop(rng.randrange(len(live)))
+            await messages.delete_message(ctx, alice, channel, target, None)
+        elif op < 0.7 and len(live) >= 3:
+            doomed = rng.sample(live, 2)
+            live = [m for m in live if m not in doomed]
+            await messages.bulk_delete(ctx, alice, channel, doomed, None)
+        elif op < 0.9:
+            await messages.add_reaction(ctx, actor, channel, rng.choice(live), rng.choice(["👍", "🎉", "😀"]))
+        elif op < 0.97:
+            await messages.remove_reaction(ctx, actor, channel, rng.choice(live), rng.choice(["👍", "🎉"]), actor.user_id)
+        else:
+            await messages.clear_reactions(ctx, alice, channel, rng.choice(live), None)
+    events = await ctx.db.fetch(
+        "SELECT event, data FROM outbox WHERE channel_id = $1 AND channel_seq IS NOT NULL ORDER BY channel_seq", channel
+    )
+    state: dict[str, dict[str, Any]] = {}
+    for e in events:
+        _apply(state, e["event"], e["data"], alice.user_id)
+    fresh = await queries.message_page(ctx.db.pool, channel, alice.user_id, limit=100)
+    fresh_without_refs = {m["id"]: m for m in fresh}
+    assert set(state) == set(fresh_without_refs)
+    for message_id, message in fresh_without_refs.items():
+        replayed = state[message_id]
+        assert replayed == message, message_id

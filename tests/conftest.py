@@ -1,0 +1,91 @@
+"""End-to-end fixtures: Spectrus started the way the README says (``./spectrus up``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path, port: int | None = None, **env: str) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "SPECTRUS_RATE_LIMIT_SCALE": "0", **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "server-output.log"
+
+    def start(self, timeout: float = 120.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        out = open(self.log, "ab")  # noqa: SIM115 - closed when the process ends
+        self.proc = subprocess.Popen(
+            [str(ROOT / "spectrus"), "up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"spectrus up exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"spectrus up not ready in {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def interrupt(self, timeout: float = 60.0) -> int:
+        """Ctrl-C, as a person at the terminal would press it."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGINT)
+        return self.proc.wait(timeout)
+
+    def postgres_pid(self) -> int:
+        return int((self.data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+
+    def kill(self) -> None:
+        """SIGKILL the server and its PostgreSQL at once: a crash, not a shutdown."""
+        assert self.proc is not None
+        pg = self.postgres_pid()
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        os.kill(pg, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.interrupt()
+
+
+
+@pytest.fixture
+def spectrus(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Makes servers on a data dir under ``tmp_path``; stops them after the test."""
+    made: list[Server] = []
+
+    def make(**env: str) -> Server:
+        server = Server(tmp_path / "data", **env)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()
