@@ -164,7 +164,8 @@ class EmbeddedPostgres:
                 lines = pid_file.read_text().splitlines()
             except FileNotFoundError:
                 lines = []
-            if len(lines) >= 8 and lines[7].strip() == "ready":
+            # After a crash the old pid file still says "ready": it must be ours.
+            if len(lines) >= 8 and lines[0].strip() == str(self.process.pid) and lines[7].strip() == "ready":
                 return
             time.sleep(0.05)
         raise PostgresError(f"PostgreSQL did not become ready within {timeout:.0f} s")

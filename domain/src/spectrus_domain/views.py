@@ -80,13 +80,23 @@ async def get_message(ctx: Context, actor: Actor, channel_id: int, message_id: i
 
 
 async def reaction_users(
-    ctx: Context, actor: Actor, channel_id: int, message_id: int, raw_emoji: str, *, after: int, limit: int
+    ctx: Context,
+    actor: Actor,
+    channel_id: int,
+    message_id: int,
+    raw_emoji: str,
+    *,
+    after: int,
+    limit: int,
+    burst: bool = False,
 ) -> list[dict[str, Any]]:
     stored = parse_emoji(raw_emoji)
     async with ctx.db.pool.acquire() as conn:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         access.require(Permission.READ_MESSAGE_HISTORY)
         await queries.message(conn, channel_id, message_id, actor.user_id)
+        if burst:
+            return []  # burst ("super") reactions do not exist here
         rows = await conn.fetch(
             f"""SELECT {shapes.USER_COLUMNS} FROM reactions r JOIN users u ON u.id = r.user_id
                 WHERE r.message_id = $1 AND r.emoji = $2 AND r.user_id > $3

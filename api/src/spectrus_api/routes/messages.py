@@ -264,9 +264,9 @@ async def reaction_users(
     limit: Annotated[int, Query(ge=1, le=limits.REACTION_USERS_PAGE_MAX)] = 25,
     type: Annotated[int, Query(ge=0, le=1)] = 0,  # noqa: A002 - Discord's parameter name
 ) -> list[dict[str, Any]]:
-    if type == 1:
-        return []  # burst ("super") reactions do not exist here
-    return await views.reaction_users(ctx, actor, channel_id, message_id, emoji, after=after, limit=limit)
+    return await views.reaction_users(
+        ctx, actor, channel_id, message_id, emoji, after=after, limit=limit, burst=type == 1
+    )
 
 
 @router.delete("/channels/{channel_id}/messages/{message_id}/reactions/{emoji}", status_code=204)
