@@ -15,7 +15,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-
 from spectrus_api.app import create_app
 from spectrus_api.ratelimit import RateLimiter
 from spectrus_cli.embedded_pg import EmbeddedPostgres
@@ -104,7 +103,9 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def ctx(db: Database, settings: Settings, clock: FakeClock) -> Context:
     # Ids and the context share the fake clock, so message times and "now" agree.
-    return Context(db=db, settings=settings, ids=SnowflakeGenerator(1, clock_ms=clock.ms), clock=clock)
+    return Context(
+        db=db, settings=settings, ids=SnowflakeGenerator(1, clock_ms=clock.ms), clock=clock
+    )
 
 
 @pytest.fixture
@@ -112,5 +113,7 @@ async def http(ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
     """The real app in-process (rate limits off unless a test turns them on)."""
     app = create_app(ctx, limiter=RateLimiter(scale=ctx.settings.rate_limit_scale))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://spectrus.test/api/v10") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://spectrus.test/api/v10"
+    ) as client:
         yield client

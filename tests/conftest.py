@@ -35,13 +35,25 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "ab")  # noqa: SIM115 - closed when the process ends
         self.proc = subprocess.Popen(
-            [str(ROOT / "spectrus"), "up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            [
+                str(ROOT / "spectrus"),
+                "up",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"spectrus up exited with {self.proc.returncode}:\n{self.output()}")
+                raise RuntimeError(
+                    f"spectrus up exited with {self.proc.returncode}:\n{self.output()}"
+                )
             try:
                 if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
                     return
@@ -73,7 +85,6 @@ class Server:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.interrupt()
-
 
 
 @pytest.fixture

@@ -18,7 +18,11 @@ WRITERS = 16
 
 
 async def _burst(
-    base: str, tokens: list[str], channels: list[str], acked: dict[str, str], stop_after: int,
+    base: str,
+    tokens: list[str],
+    channels: list[str],
+    acked: dict[str, str],
+    stop_after: int,
     kill: Callable[[], None],
 ) -> None:
     """Writers post until the server dies; only 200 answers count as acknowledged. The
@@ -57,11 +61,22 @@ def test_sigkill_mid_burst_loses_nothing_acknowledged(spectrus) -> None:
         r = api.post("/auth/register", json={"username": name, "password": "correct horse battery"})
         tokens.append(r.json()["token"])
     guild = api.post("/guilds", headers={"Authorization": tokens[0]}, json={"name": "Crash"}).json()
-    channels = [api.post(f"/guilds/{guild['id']}/channels", headers={"Authorization": tokens[0]},
-                         json={"name": f"c{i}"}).json()["id"] for i in range(3)]
-    invite = api.post(f"/channels/{channels[0]}/invites", headers={"Authorization": tokens[0]}, json={}).json()
+    channels = [
+        api.post(
+            f"/guilds/{guild['id']}/channels",
+            headers={"Authorization": tokens[0]},
+            json={"name": f"c{i}"},
+        ).json()["id"]
+        for i in range(3)
+    ]
+    invite = api.post(
+        f"/channels/{channels[0]}/invites", headers={"Authorization": tokens[0]}, json={}
+    ).json()
     for token in tokens[1:]:
-        assert api.post(f"/invites/{invite['code']}", headers={"Authorization": token}).status_code == 200
+        assert (
+            api.post(f"/invites/{invite['code']}", headers={"Authorization": token}).status_code
+            == 200
+        )
 
     acked: dict[str, str] = {}
     started = time.monotonic()
@@ -72,29 +87,50 @@ def test_sigkill_mid_burst_loses_nothing_acknowledged(spectrus) -> None:
     server.start()  # recovers from the crash on the same data directory
 
     async def verify() -> None:
-        conn = await asyncpg.connect(f"postgresql://postgres@/spectrus?host={server.data_dir / 'run'}")
+        conn = await asyncpg.connect(
+            f"postgresql://postgres@/spectrus?host={server.data_dir / 'run'}"
+        )
         try:
-            rows = await conn.fetch("SELECT id, content FROM messages WHERE guild_id = $1", int(guild["id"]))
+            rows = await conn.fetch(
+                "SELECT id, content FROM messages WHERE guild_id = $1", int(guild["id"])
+            )
             stored = {str(r["id"]): r["content"] for r in rows}
             missing = {i: c for i, c in acked.items() if stored.get(i) != c}
             assert not missing, f"{len(missing)} acknowledged messages lost"
             for channel in channels:
                 seq = await conn.fetchval("SELECT seq FROM channels WHERE id = $1", int(channel))
-                msg_seqs = [r["seq"] for r in await conn.fetch(
-                    "SELECT seq FROM messages WHERE channel_id = $1 ORDER BY seq", int(channel))]
+                msg_seqs = [
+                    r["seq"]
+                    for r in await conn.fetch(
+                        "SELECT seq FROM messages WHERE channel_id = $1 ORDER BY seq", int(channel)
+                    )
+                ]
                 assert msg_seqs == list(range(1, seq + 1)), f"gap in channel {channel}"
-                event_seqs = [r["channel_seq"] for r in await conn.fetch(
-                    "SELECT channel_seq FROM outbox WHERE channel_id = $1 AND channel_seq IS NOT NULL "
-                    "ORDER BY channel_seq", int(channel))]
+                event_seqs = [
+                    r["channel_seq"]
+                    for r in await conn.fetch(
+                        "SELECT channel_seq FROM outbox WHERE channel_id = $1 AND channel_seq IS NOT NULL "
+                        "ORDER BY channel_seq",
+                        int(channel),
+                    )
+                ]
                 assert event_seqs == list(range(1, seq + 1))
-            stream = [r["seq"] for r in await conn.fetch(
-                "SELECT seq FROM outbox WHERE stream_id = $1 ORDER BY seq", int(guild["id"]))]
+            stream = [
+                r["seq"]
+                for r in await conn.fetch(
+                    "SELECT seq FROM outbox WHERE stream_id = $1 ORDER BY seq", int(guild["id"])
+                )
+            ]
             assert stream == list(range(1, len(stream) + 1))
-            print(f"\n{len(acked)} acknowledged in {elapsed:.1f} s, {len(stored)} stored "
-                  f"({len(stored) - len(acked)} committed but unacknowledged when killed)")
+            print(
+                f"\n{len(acked)} acknowledged in {elapsed:.1f} s, {len(stored)} stored "
+                f"({len(stored) - len(acked)} committed but unacknowledged when killed)"
+            )
         finally:
             await conn.close()
 
     asyncio.run(verify())
-    history = api.get(f"/channels/{channels[0]}/messages?limit=100", headers={"Authorization": tokens[1]})
+    history = api.get(
+        f"/channels/{channels[0]}/messages?limit=100", headers={"Authorization": tokens[1]}
+    )
     assert history.status_code == 200 and len(history.json()) > 0

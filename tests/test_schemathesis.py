@@ -78,7 +78,9 @@ class World:
         channels = self.call("GET", f"/guilds/{guild['id']}/channels")
         channel = next(c["id"] for c in channels if c["type"] == 0)
         message = self.call("POST", f"/channels/{channel}/messages", json={"content": "target"})
-        self.call("PUT", f"/channels/{channel}/messages/{message['id']}/reactions/{quote('👍')}/@me")
+        self.call(
+            "PUT", f"/channels/{channel}/messages/{message['id']}/reactions/{quote('👍')}/@me"
+        )
         role = self.call("POST", f"/guilds/{guild['id']}/roles", json={"name": "target role"})
         self.invite = self.call("POST", f"/channels/{channel}/invites", json={"max_age": 0})["code"]
         app = self.call("POST", "/applications", json={"name": "Target Bot"})
@@ -87,18 +89,28 @@ class World:
         bystander = self.register("fuzz_bystander")
         assert self.api.post(f"/invites/{self.invite}", headers=bystander).status_code == 200
         bystander_id = self.api.get("/users/@me", headers=bystander).json()["id"]
-        r = self.api.put(f"/channels/{channel}/messages/{message['id']}/reactions/{quote('👍')}/@me", headers=bystander)
+        r = self.api.put(
+            f"/channels/{channel}/messages/{message['id']}/reactions/{quote('👍')}/@me",
+            headers=bystander,
+        )
         assert r.status_code == 204
         self.ids = {
-            "guild_id": guild["id"], "channel_id": channel, "message_id": message["id"],
-            "role_id": role["id"], "overwrite_id": role["id"], "user_id": bystander_id,
-            "application_id": app["id"], "emoji": "👍",
+            "guild_id": guild["id"],
+            "channel_id": channel,
+            "message_id": message["id"],
+            "role_id": role["id"],
+            "overwrite_id": role["id"],
+            "user_id": bystander_id,
+            "application_id": app["id"],
+            "emoji": "👍",
         }
         self.guild_id = guild["id"]
         self.count = 0
 
     def register(self, name: str) -> dict[str, str]:
-        r = self.api.post("/auth/register", json={"username": name, "password": "correct horse battery"})
+        r = self.api.post(
+            "/auth/register", json={"username": name, "password": "correct horse battery"}
+        )
         assert r.status_code == 201, r.text
         return {"Authorization": r.json()["token"]}
 
@@ -122,7 +134,9 @@ def declared_fields(raw: dict[str, Any], method: str, path: str) -> set[str]:
     node = body.get("content", {}).get("application/json", {}).get("schema", {})
     for option in node.get("anyOf", [node]):
         if "$ref" in option:
-            return set(raw["components"]["schemas"][option["$ref"].rsplit("/", 1)[1]].get("properties", {}))
+            return set(
+                raw["components"]["schemas"][option["$ref"].rsplit("/", 1)[1]].get("properties", {})
+            )
     return set(node.get("properties", {}))
 
 
@@ -142,14 +156,24 @@ def _bypass(kind: str, case: Any, status: int, real: bool, fields: set[str]) -> 
 
 
 def _fuzz(
-    operation: Any, kind: str, auth: dict[str, str], fixed: dict[str, str], fields: set[str], failures: list[str]
+    operation: Any,
+    kind: str,
+    auth: dict[str, str],
+    fixed: dict[str, str],
+    fields: set[str],
+    failures: list[str],
 ) -> int:
     """Run one operation's examples for one identity; return how many requests it sent."""
     sent = 0
     name = f"{operation.method.upper()} {operation.path}"
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(), real=st.booleans())
     def run(case: Any, real: bool) -> None:
         nonlocal sent
@@ -176,7 +200,15 @@ def test_fuzz_the_api_as_member_and_stranger(spectrus) -> None:
     server.start()
     world = World(server.base)
     schema = schemathesis.openapi.from_url(f"{server.base}/api/v10/openapi.json")
-    schema.config.checks.positive_data_acceptance.expected_statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
+    schema.config.checks.positive_data_acceptance.expected_statuses = [
+        "2xx",
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "429",
+    ]
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 60
     failures: list[str] = []
@@ -191,5 +223,7 @@ def test_fuzz_the_api_as_member_and_stranger(spectrus) -> None:
     print(f"\n{len(operations)} operations, {requests} requests, {len(failures)} failures")
     assert not failures, "\n".join(sorted(set(failures))[:60])
     # The target objects survived both identities.
-    message = world.call("GET", f"/channels/{world.ids['channel_id']}/messages/{world.ids['message_id']}")
+    message = world.call(
+        "GET", f"/channels/{world.ids['channel_id']}/messages/{world.ids['message_id']}"
+    )
     assert message["content"] == "target" and not message["pinned"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 
 _names = itertools.count()
 
@@ -27,14 +28,20 @@ class Api:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    async def register(self, name: str | None = None, password: str = "correct horse battery") -> User:
+    async def register(
+        self, name: str | None = None, password: str = "correct horse battery"
+    ) -> User:
         username = name or f"user{next(_names)}"
-        r = await self.http.post("/auth/register", json={"username": username, "password": password})
+        r = await self.http.post(
+            "/auth/register", json={"username": username, "password": password}
+        )
         assert r.status_code == 201, r.text
         body = r.json()
         return User(body["user_id"], body["token"], username, body["refresh_token"])
 
-    async def call(self, user: User | None, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+    async def call(
+        self, user: User | None, method: str, path: str, expect: int = 200, **kwargs: Any
+    ) -> Any:
         headers = dict(kwargs.pop("headers", {}))
         if user is not None:
             headers.update(user.auth)
@@ -54,11 +61,16 @@ class Api:
         invite = await self.call(owner, "POST", f"/channels/{channel}/invites", json={})
         await self.call(member, "POST", f"/invites/{invite['code']}")
 
-    async def send(self, user: User, channel: str, content: str, expect: int = 200, **extra: Any) -> Any:
-        return await self.call(user, "POST", f"/channels/{channel}/messages", expect, json={"content": content, **extra})
-
-
-import pytest
+    async def send(
+        self, user: User, channel: str, content: str, expect: int = 200, **extra: Any
+    ) -> Any:
+        return await self.call(
+            user,
+            "POST",
+            f"/channels/{channel}/messages",
+            expect,
+            json={"content": content, **extra},
+        )
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from spectrus_api.app import create_app
 from spectrus_api.ratelimit import Limit, RateLimiter
 
@@ -36,29 +35,42 @@ def test_memory_stays_bounded_under_a_flood_of_keys() -> None:
 async def limited(ctx):
     app = create_app(ctx, limiter=RateLimiter(scale=1))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://spectrus.test/api/v10") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://spectrus.test/api/v10"
+    ) as client:
         yield client
 
 
 async def test_429_has_discords_shape_and_headers(limited) -> None:
     statuses = []
     for i in range(7):
-        r = await limited.post("/auth/register", json={"username": f"rl{i}", "password": "correct horse battery"})
+        r = await limited.post(
+            "/auth/register", json={"username": f"rl{i}", "password": "correct horse battery"}
+        )
         statuses.append(r.status_code)
     assert statuses[:5] == [201] * 5 and statuses[5:] == [429, 429]
     assert r.headers["content-type"] == "application/json"
     body = r.json()
-    assert body["message"] == "You are being rate limited." and body["global"] is False and body["retry_after"] > 0
+    assert (
+        body["message"] == "You are being rate limited."
+        and body["global"] is False
+        and body["retry_after"] > 0
+    )
     assert r.headers["via"] and r.headers["x-ratelimit-scope"] == "user"
     assert int(r.headers["retry-after"]) >= 1 and r.headers["x-ratelimit-remaining"] == "0"
 
 
 async def test_limits_are_per_route_and_headers_count_down(limited) -> None:
-    r = await limited.post("/auth/register", json={"username": "hdr", "password": "correct horse battery"})
+    r = await limited.post(
+        "/auth/register", json={"username": "hdr", "password": "correct horse battery"}
+    )
     token = r.json()["token"]
     first = await limited.get("/users/@me", headers={"Authorization": token})
     second = await limited.get("/users/@me", headers={"Authorization": token})
-    assert int(first.headers["x-ratelimit-remaining"]) == int(second.headers["x-ratelimit-remaining"]) + 1
+    assert (
+        int(first.headers["x-ratelimit-remaining"])
+        == int(second.headers["x-ratelimit-remaining"]) + 1
+    )
     assert first.headers["x-ratelimit-bucket"] == second.headers["x-ratelimit-bucket"]
     other = await limited.get("/users/@me/guilds", headers={"Authorization": token})
     assert other.headers["x-ratelimit-bucket"] != first.headers["x-ratelimit-bucket"]
@@ -66,9 +78,14 @@ async def test_limits_are_per_route_and_headers_count_down(limited) -> None:
 
 
 async def test_global_limit_per_token(limited) -> None:
-    r = await limited.post("/auth/register", json={"username": "glob", "password": "correct horse battery"})
+    r = await limited.post(
+        "/auth/register", json={"username": "glob", "password": "correct horse battery"}
+    )
     token = r.json()["token"]
-    codes = [(await limited.get("/gateway/bot", headers={"Authorization": token})).status_code for _ in range(55)]
+    codes = [
+        (await limited.get("/gateway/bot", headers={"Authorization": token})).status_code
+        for _ in range(55)
+    ]
     assert codes.count(429) >= 1
     refused = await limited.get("/gateway/bot", headers={"Authorization": token})
     assert refused.status_code == 429 and refused.headers["x-ratelimit-global"] == "true"

@@ -13,31 +13,53 @@ from spectrus_domain.actions import auth, guilds, invites, messages
 
 
 async def _world(ctx) -> tuple[Actor, Actor, dict[str, Any], int]:
-    alice = Actor((await auth.register(ctx, username="alice", password="correct horse battery")).user_id)
-    bob = Actor((await auth.register(ctx, username="bob", password="correct horse battery")).user_id)
+    alice = Actor(
+        (await auth.register(ctx, username="alice", password="correct horse battery")).user_id
+    )
+    bob = Actor(
+        (await auth.register(ctx, username="bob", password="correct horse battery")).user_id
+    )
     guild = await guilds.create_guild(ctx, alice, name="g")
-    channel = int(next(c["id"] for c in await queries.guild_channels(ctx.db.pool, int(guild["id"])) if c["type"] == 0))
-    invite = await invites.create_invite(ctx, alice, channel, max_age=0, max_uses=0, temporary=False, reason=None)
+    channel = int(
+        next(
+            c["id"]
+            for c in await queries.guild_channels(ctx.db.pool, int(guild["id"]))
+            if c["type"] == 0
+        )
+    )
+    invite = await invites.create_invite(
+        ctx, alice, channel, max_age=0, max_uses=0, temporary=False, reason=None
+    )
     await invites.accept_invite(ctx, bob, invite["code"])
     return alice, bob, guild, channel
 
 
 async def test_concurrent_writers_get_gap_free_seqs_in_id_order(ctx) -> None:
     alice, bob, guild, channel = await _world(ctx)
-    sent = await asyncio.gather(*(
-        messages.create_message(ctx, alice if i % 2 else bob, channel, content=f"m{i}") for i in range(60)
-    ))
-    rows = await ctx.db.fetch("SELECT id, seq FROM messages WHERE channel_id = $1 ORDER BY seq", channel)
+    sent = await asyncio.gather(
+        *(
+            messages.create_message(ctx, alice if i % 2 else bob, channel, content=f"m{i}")
+            for i in range(60)
+        )
+    )
+    rows = await ctx.db.fetch(
+        "SELECT id, seq FROM messages WHERE channel_id = $1 ORDER BY seq", channel
+    )
     assert [r["seq"] for r in rows] == list(range(1, 61))
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)  # id order == commit order
     assert {str(r["id"]) for r in rows} == {m["id"] for m in sent}
     outbox = await ctx.db.fetch(
-        "SELECT channel_seq FROM outbox WHERE channel_id = $1 AND channel_seq IS NOT NULL ORDER BY channel_seq", channel
+        "SELECT channel_seq FROM outbox WHERE channel_id = $1 AND channel_seq IS NOT NULL ORDER BY channel_seq",
+        channel,
     )
     assert [r["channel_seq"] for r in outbox] == list(range(1, 61))
     assert await ctx.db.fetchval("SELECT seq FROM channels WHERE id = $1", channel) == 60
-    stream = [r["seq"] for r in await ctx.db.fetch(
-        "SELECT seq FROM outbox WHERE stream_id = $1 ORDER BY seq", int(guild["id"]))]
+    stream = [
+        r["seq"]
+        for r in await ctx.db.fetch(
+            "SELECT seq FROM outbox WHERE stream_id = $1 ORDER BY seq", int(guild["id"])
+        )
+    ]
     assert stream == list(range(1, len(stream) + 1))
 
 
@@ -48,7 +70,7 @@ async def test_a_failed_action_leaves_no_event_and_no_seq(ctx) -> None:
     msg = await messages.create_message(ctx, bob, channel, content="hi")
     try:
         await messages.edit_message(ctx, alice, channel, int(msg["id"]), {"content": "not yours"})
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         assert "NOT_AUTHOR" in str(exc)
     assert await ctx.db.fetchval("SELECT count(*) FROM outbox") == before + 1
     assert await ctx.db.fetchval("SELECT seq FROM channels WHERE id = $1", channel) == seq + 1
@@ -73,8 +95,14 @@ def _apply(state: dict[str, dict[str, Any]], event: str, data: dict[str, Any], m
         mine = int(data["user_id"]) == me
         if event == "MESSAGE_REACTION_ADD":
             if entry is None:
-                entry = {"count": 0, "count_details": {"burst": 0, "normal": 0}, "me": False,
-                         "me_burst": False, "burst_colors": [], "emoji": data["emoji"]}
+                entry = {
+                    "count": 0,
+                    "count_details": {"burst": 0, "normal": 0},
+                    "me": False,
+                    "me_burst": False,
+                    "burst_colors": [],
+                    "emoji": data["emoji"],
+                }
                 reactions.append(entry)
             entry["count"] += 1
             entry["me"] = entry["me"] or mine
@@ -101,11 +129,15 @@ async def test_replaying_events_reproduces_fresh_state(ctx) -> None:
         op = rng.random()
         actor = rng.choice([alice, bob])
         if op < 0.4 or not live:
-            live.append(int((await messages.create_message(ctx, actor, channel, content=f"s{step}"))["id"]))
+            live.append(
+                int((await messages.create_message(ctx, actor, channel, content=f"s{step}"))["id"])
+            )
         elif op < 0.55:
             target = rng.choice(live)
             author = await ctx.db.fetchval("SELECT author_id FROM messages WHERE id = $1", target)
-            await messages.edit_message(ctx, Actor(author), channel, target, {"content": f"e{step}"})
+            await messages.edit_message(
+                ctx, Actor(author), channel, target, {"content": f"e{step}"}
+            )
         elif op < 0.65:
             target = live.pop(rng.randrange(len(live)))
             await messages.delete_message(ctx, alice, channel, target, None)
@@ -114,13 +146,18 @@ async def test_replaying_events_reproduces_fresh_state(ctx) -> None:
             live = [m for m in live if m not in doomed]
             await messages.bulk_delete(ctx, alice, channel, doomed, None)
         elif op < 0.9:
-            await messages.add_reaction(ctx, actor, channel, rng.choice(live), rng.choice(["👍", "🎉", "😀"]))
+            await messages.add_reaction(
+                ctx, actor, channel, rng.choice(live), rng.choice(["👍", "🎉", "😀"])
+            )
         elif op < 0.97:
-            await messages.remove_reaction(ctx, actor, channel, rng.choice(live), rng.choice(["👍", "🎉"]), actor.user_id)
+            await messages.remove_reaction(
+                ctx, actor, channel, rng.choice(live), rng.choice(["👍", "🎉"]), actor.user_id
+            )
         else:
             await messages.clear_reactions(ctx, alice, channel, rng.choice(live), None)
     events = await ctx.db.fetch(
-        "SELECT event, data FROM outbox WHERE channel_id = $1 AND channel_seq IS NOT NULL ORDER BY channel_seq", channel
+        "SELECT event, data FROM outbox WHERE channel_id = $1 AND channel_seq IS NOT NULL ORDER BY channel_seq",
+        channel,
     )
     state: dict[str, dict[str, Any]] = {}
     for e in events:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from spectrus_domain.ids import (
     DISCORD_EPOCH_MS,
     SnowflakeGenerator,
@@ -17,7 +16,9 @@ from spectrus_domain.ids import (
 
 
 def test_discord_epoch_is_2015() -> None:
-    assert datetime.fromtimestamp(DISCORD_EPOCH_MS / 1000, tz=UTC) == datetime(2015, 1, 1, tzinfo=UTC)
+    assert datetime.fromtimestamp(DISCORD_EPOCH_MS / 1000, tz=UTC) == datetime(
+        2015, 1, 1, tzinfo=UTC
+    )
 
 
 def test_known_discord_id_decodes_to_its_documented_time() -> None:
@@ -36,7 +37,13 @@ def test_layout_matches_what_client_libraries_decode() -> None:
     assert snowflake_datetime(first).timestamp() * 1000 == now_ms
 
 
-@given(st.lists(st.integers(min_value=DISCORD_EPOCH_MS, max_value=DISCORD_EPOCH_MS + 10**12), min_size=1, max_size=200))
+@given(
+    st.lists(
+        st.integers(min_value=DISCORD_EPOCH_MS, max_value=DISCORD_EPOCH_MS + 10**12),
+        min_size=1,
+        max_size=200,
+    )
+)
 def test_ids_strictly_increase_even_when_the_clock_goes_back(times: list[int]) -> None:
     clock = iter(times)
     gen = SnowflakeGenerator(node=1, clock_ms=lambda: next(clock))

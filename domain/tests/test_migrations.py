@@ -7,8 +7,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
-from spectrus_domain.storage.migrations import Migration, MigrationError, apply_migrations, load_migrations
+from spectrus_domain.storage.migrations import (
+    Migration,
+    MigrationError,
+    apply_migrations,
+    load_migrations,
+)
 
 
 @pytest.fixture
@@ -19,15 +23,36 @@ async def empty(postgres, dsn: str):  # a database copied from the template, the
     await conn.close()
 
 
-async def test_applies_every_migration_once_and_records_checksums(empty: asyncpg.Connection) -> None:
+async def test_applies_every_migration_once_and_records_checksums(
+    empty: asyncpg.Connection,
+) -> None:
     shipped = load_migrations()
     assert await apply_migrations(empty) == [m.version for m in shipped]
     assert await apply_migrations(empty) == []
     rows = await empty.fetch("SELECT version, checksum FROM schema_migrations ORDER BY version")
-    assert [(r["version"], r["checksum"]) for r in rows] == [(m.version, m.checksum) for m in shipped]
-    tables = {r["tablename"] for r in await empty.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    for table in ("users", "auth_tokens", "applications", "guilds", "channels", "roles", "members",
-                  "overwrites", "invites", "messages", "reactions", "bans", "audit_log", "outbox"):
+    assert [(r["version"], r["checksum"]) for r in rows] == [
+        (m.version, m.checksum) for m in shipped
+    ]
+    tables = {
+        r["tablename"]
+        for r in await empty.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    }
+    for table in (
+        "users",
+        "auth_tokens",
+        "applications",
+        "guilds",
+        "channels",
+        "roles",
+        "members",
+        "overwrites",
+        "invites",
+        "messages",
+        "reactions",
+        "bans",
+        "audit_log",
+        "outbox",
+    ):
         assert table in tables
 
 
@@ -38,21 +63,27 @@ async def test_an_edited_migration_stops_start_up(empty: asyncpg.Connection) -> 
 
 
 async def test_a_database_from_a_newer_version_is_refused(empty: asyncpg.Connection) -> None:
-    await apply_migrations(empty, [Migration(1, "one", "SELECT 1;"), Migration(2, "two", "SELECT 2;")])
+    await apply_migrations(
+        empty, [Migration(1, "one", "SELECT 1;"), Migration(2, "two", "SELECT 2;")]
+    )
     with pytest.raises(MigrationError, match="does not know"):
         await apply_migrations(empty, [Migration(1, "one", "SELECT 1;")])
 
 
 async def test_a_failing_migration_leaves_nothing_behind(empty: asyncpg.Connection) -> None:
-    broken = [Migration(1, "ok", "CREATE TABLE a (x int);"),
-              Migration(2, "broken", "CREATE TABLE b (x int); SELECT no_such_function();")]
+    broken = [
+        Migration(1, "ok", "CREATE TABLE a (x int);"),
+        Migration(2, "broken", "CREATE TABLE b (x int); SELECT no_such_function();"),
+    ]
     with pytest.raises(asyncpg.UndefinedFunctionError):
         await apply_migrations(empty, broken)
     assert await empty.fetchval("SELECT to_regclass('b')") is None
     assert await empty.fetchval("SELECT max(version) FROM schema_migrations") == 1
 
 
-async def test_concurrent_start_ups_apply_each_migration_once(empty: asyncpg.Connection, dsn: str) -> None:
+async def test_concurrent_start_ups_apply_each_migration_once(
+    empty: asyncpg.Connection, dsn: str
+) -> None:
     # Each migration would fail if run twice (CREATE TABLE without IF NOT EXISTS).
     todo = [Migration(i, f"m{i}", f"CREATE TABLE t{i} (x int);") for i in range(1, 6)]
     conns = [await asyncpg.connect(dsn) for _ in range(4)]

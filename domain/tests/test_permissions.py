@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from spectrus_domain.permissions import (
     ALL_PERMISSIONS,
     OVERWRITE_MEMBER,
@@ -28,7 +27,14 @@ P = Permission
 GUILD_ID = 1000
 ROLE_IDS = [2001, 2002, 2003, 2004, 2005]
 USER_IDS = [3001, 3002, 3003]
-SEND_DEPENDENT = P.MENTION_EVERYONE | P.SEND_TTS_MESSAGES | P.ATTACH_FILES | P.EMBED_LINKS | P.SEND_POLLS | P.SEND_VOICE_MESSAGES
+SEND_DEPENDENT = (
+    P.MENTION_EVERYONE
+    | P.SEND_TTS_MESSAGES
+    | P.ATTACH_FILES
+    | P.EMBED_LINKS
+    | P.SEND_POLLS
+    | P.SEND_VOICE_MESSAGES
+)
 
 
 @dataclass
@@ -93,7 +99,9 @@ def reference_channel(w: World) -> int:
 
 bits = st.integers(min_value=0, max_value=ALL_PERMISSIONS).map(lambda b: b & ALL_PERMISSIONS)
 # Sparse bitfields make overlaps between allow, deny and roles frequent.
-sparse_bits = st.lists(st.sampled_from(list(Permission)), max_size=6).map(lambda ps: sum(set(map(int, ps))))
+sparse_bits = st.lists(st.sampled_from(list(Permission)), max_size=6).map(
+    lambda ps: sum(set(map(int, ps)))
+)
 any_bits = st.one_of(bits, sparse_bits)
 
 
@@ -102,7 +110,9 @@ def worlds(draw: st.DrawFn) -> World:
     member_id = draw(st.sampled_from(USER_IDS))
     role_bits = {r: draw(any_bits) for r in ROLE_IDS}
     overwrites = []
-    targets = draw(st.lists(st.sampled_from([GUILD_ID, *ROLE_IDS, *USER_IDS]), unique=True, max_size=8))
+    targets = draw(
+        st.lists(st.sampled_from([GUILD_ID, *ROLE_IDS, *USER_IDS]), unique=True, max_size=8)
+    )
     for target in targets:
         kind = OVERWRITE_MEMBER if target in USER_IDS else OVERWRITE_ROLE
         overwrites.append(Overwrite(target, kind, draw(any_bits), draw(any_bits)))
@@ -145,49 +155,82 @@ def test_guild_permissions_match_the_documented_algorithm(w: World) -> None:
 
 
 def _world(**kw: object) -> World:
-    base = dict(owner_id=9999, everyone=int(P.VIEW_CHANNEL | P.SEND_MESSAGES), role_bits={r: 0 for r in ROLE_IDS},
-                member_id=3001, member_roles=[2001, 2002], overwrites=[], timed_out=False)
+    base = dict(
+        owner_id=9999,
+        everyone=int(P.VIEW_CHANNEL | P.SEND_MESSAGES),
+        role_bits={r: 0 for r in ROLE_IDS},
+        member_id=3001,
+        member_roles=[2001, 2002],
+        overwrites=[],
+        timed_out=False,
+    )
     base.update(kw)
     return World(**base)  # type: ignore[arg-type]
 
 
 def test_member_overwrite_beats_role_overwrites() -> None:
-    w = _world(overwrites=[Overwrite(2001, OVERWRITE_ROLE, int(P.SEND_MESSAGES), 0),
-                           Overwrite(3001, OVERWRITE_MEMBER, 0, int(P.SEND_MESSAGES))])
+    w = _world(
+        overwrites=[
+            Overwrite(2001, OVERWRITE_ROLE, int(P.SEND_MESSAGES), 0),
+            Overwrite(3001, OVERWRITE_MEMBER, 0, int(P.SEND_MESSAGES)),
+        ]
+    )
     assert not production(w)[1] & P.SEND_MESSAGES
 
 
 def test_an_allow_on_any_role_beats_a_deny_on_another() -> None:
-    w = _world(overwrites=[Overwrite(2001, OVERWRITE_ROLE, 0, int(P.SEND_MESSAGES)),
-                           Overwrite(2002, OVERWRITE_ROLE, int(P.SEND_MESSAGES), 0)])
+    w = _world(
+        overwrites=[
+            Overwrite(2001, OVERWRITE_ROLE, 0, int(P.SEND_MESSAGES)),
+            Overwrite(2002, OVERWRITE_ROLE, int(P.SEND_MESSAGES), 0),
+        ]
+    )
     assert production(w)[1] & P.SEND_MESSAGES
 
 
 def test_role_overwrites_come_after_everyone_overwrite() -> None:
-    w = _world(overwrites=[Overwrite(GUILD_ID, OVERWRITE_ROLE, 0, int(P.VIEW_CHANNEL)),
-                           Overwrite(2002, OVERWRITE_ROLE, int(P.VIEW_CHANNEL), 0)])
+    w = _world(
+        overwrites=[
+            Overwrite(GUILD_ID, OVERWRITE_ROLE, 0, int(P.VIEW_CHANNEL)),
+            Overwrite(2002, OVERWRITE_ROLE, int(P.VIEW_CHANNEL), 0),
+        ]
+    )
     assert production(w)[1] & P.VIEW_CHANNEL
     hidden = _world(overwrites=[Overwrite(GUILD_ID, OVERWRITE_ROLE, 0, int(P.VIEW_CHANNEL))])
     assert production(hidden)[1] == 0
 
 
 def test_overwrites_for_roles_the_member_lacks_are_ignored() -> None:
-    w = _world(member_roles=[2001], overwrites=[Overwrite(2005, OVERWRITE_ROLE, 0, int(P.VIEW_CHANNEL)),
-                                                Overwrite(3002, OVERWRITE_MEMBER, 0, int(P.VIEW_CHANNEL))])
+    w = _world(
+        member_roles=[2001],
+        overwrites=[
+            Overwrite(2005, OVERWRITE_ROLE, 0, int(P.VIEW_CHANNEL)),
+            Overwrite(3002, OVERWRITE_MEMBER, 0, int(P.VIEW_CHANNEL)),
+        ],
+    )
     assert production(w)[1] & P.VIEW_CHANNEL
 
 
 def test_administrator_and_owner_ignore_overwrites_and_timeouts() -> None:
-    deny_all = [Overwrite(GUILD_ID, OVERWRITE_ROLE, 0, ALL_PERMISSIONS), Overwrite(3001, OVERWRITE_MEMBER, 0, ALL_PERMISSIONS)]
-    admin = _world(role_bits={**{r: 0 for r in ROLE_IDS}, 2001: int(P.ADMINISTRATOR)}, overwrites=deny_all, timed_out=True)
+    deny_all = [
+        Overwrite(GUILD_ID, OVERWRITE_ROLE, 0, ALL_PERMISSIONS),
+        Overwrite(3001, OVERWRITE_MEMBER, 0, ALL_PERMISSIONS),
+    ]
+    admin = _world(
+        role_bits={**{r: 0 for r in ROLE_IDS}, 2001: int(P.ADMINISTRATOR)},
+        overwrites=deny_all,
+        timed_out=True,
+    )
     assert production(admin) == (ALL_PERMISSIONS, ALL_PERMISSIONS)
     owner = _world(owner_id=3001, overwrites=deny_all, timed_out=True)
     assert production(owner) == (ALL_PERMISSIONS, ALL_PERMISSIONS)
 
 
 def test_timed_out_member_can_only_read() -> None:
-    w = _world(everyone=int(P.VIEW_CHANNEL | P.SEND_MESSAGES | P.READ_MESSAGE_HISTORY | P.ADD_REACTIONS),
-               timed_out=True)
+    w = _world(
+        everyone=int(P.VIEW_CHANNEL | P.SEND_MESSAGES | P.READ_MESSAGE_HISTORY | P.ADD_REACTIONS),
+        timed_out=True,
+    )
     assert production(w)[1] == P.VIEW_CHANNEL | P.READ_MESSAGE_HISTORY
 
 

@@ -8,15 +8,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from spectrus_domain.context import Context
+from spectrus_domain.errors import DomainError, Error
+from spectrus_domain.limits import JSON_BODY_MAX_BYTES
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spectrus_api import routes
 from spectrus_api.ratelimit import RateLimiter, too_many_requests
 from spectrus_api.validation import form_errors
-from spectrus_domain.context import Context
-from spectrus_domain.errors import DomainError, Error
-from spectrus_domain.limits import JSON_BODY_MAX_BYTES
 
 log = logging.getLogger("spectrus.api")
 
@@ -108,7 +108,10 @@ def create_app(ctx: Context, *, limiter: RateLimiter | None = None) -> FastAPI:
         known = {401: Error.UNAUTHORIZED, 404: Error.NOT_FOUND, 405: Error.METHOD_NOT_ALLOWED}
         error = known.get(exc.status_code)
         if error is None:
-            response = JSONResponse({"message": f"{exc.status_code}: {exc.detail}", "code": 0}, status_code=exc.status_code)
+            response = JSONResponse(
+                {"message": f"{exc.status_code}: {exc.detail}", "code": 0},
+                status_code=exc.status_code,
+            )
         else:
             response = error_response(DomainError(error))
         response.headers.update(exc.headers or {})  # e.g. Allow on a 405

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-
 from spectrus_domain.errors import Error
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -150,7 +149,7 @@ class RateLimitedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         bucket: Bucket = getattr(self.endpoint, "__ratelimit__", DEFAULT_BUCKET)
-        route_name = f"{','.join(sorted(self.methods))} {self.path}"
+        route_name = f"{','.join(sorted(self.methods or ()))} {self.path}"
 
         async def limited(request: Request) -> Response:
             limiter: RateLimiter = request.app.state.limiter

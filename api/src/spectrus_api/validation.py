@@ -16,7 +16,6 @@ from urllib.parse import unquote
 from fastapi import Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import ErrorDetails, core_schema
-
 from spectrus_domain.errors import FieldErrors, merge_field_errors
 from spectrus_domain.ids import MAX_SNOWFLAKE
 from spectrus_domain.limits import AUDIT_REASON_MAX
@@ -109,11 +108,17 @@ _CODES = {
     "string_too_long": ("BASE_TYPE_BAD_LENGTH", "Must be between {min} and {max} in length."),
     "string_too_short": ("BASE_TYPE_BAD_LENGTH", "Must be between {min} and {max} in length."),
     "string_type": ("BASE_TYPE_STRING", "Must be a string."),
-    "string_pattern_mismatch": ("STRING_TYPE_REGEX", "String value did not match validation regex."),
+    "string_pattern_mismatch": (
+        "STRING_TYPE_REGEX",
+        "String value did not match validation regex.",
+    ),
     "int_parsing": ("NUMBER_TYPE_COERCE", "Value is not int."),
     "int_type": ("NUMBER_TYPE_COERCE", "Value is not int."),
     "int_from_float": ("NUMBER_TYPE_COERCE", "Value is not int."),
-    "greater_than_equal": ("NUMBER_TYPE_MIN", "int value should be greater than or equal to {limit}."),
+    "greater_than_equal": (
+        "NUMBER_TYPE_MIN",
+        "int value should be greater than or equal to {limit}.",
+    ),
     "less_than_equal": ("NUMBER_TYPE_MAX", "int value should be less than or equal to {limit}."),
     "bool_type": ("BASE_TYPE_BOOLEAN", "Must be either true or false."),
     "bool_parsing": ("BASE_TYPE_BOOLEAN", "Must be either true or false."),
@@ -126,7 +131,10 @@ _CODES = {
     "dict_type": ("DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType"),
     "datetime_parsing": ("DATE_TYPE_PARSE", "Could not parse {input}. Should be ISO8601."),
     "datetime_type": ("DATE_TYPE_PARSE", "Could not parse {input}. Should be ISO8601."),
-    "datetime_from_date_parsing": ("DATE_TYPE_PARSE", "Could not parse {input}. Should be ISO8601."),
+    "datetime_from_date_parsing": (
+        "DATE_TYPE_PARSE",
+        "Could not parse {input}. Should be ISO8601.",
+    ),
 }
 _CONTEXT_KEYS = re.compile(r"\{(\w+)\}")
 
@@ -146,7 +154,9 @@ def form_errors(errors: list[ErrorDetails] | list[dict[str, Any]]) -> FieldError
     for error in errors:
         # ("body", "embeds", 0, "title") -> embeds.0.title; query and path keys by name.
         loc = [str(part) for part in error["loc"][1:] if not str(part).startswith("function-")]
-        code, template = _CODES.get(error["type"], ("BASE_TYPE_INVALID", error.get("msg", "Invalid value")))
+        code, template = _CODES.get(
+            error["type"], ("BASE_TYPE_INVALID", error.get("msg", "Invalid value"))
+        )
         if error["type"] == "value_error":
             template = str(error.get("msg", "Invalid value")).removeprefix("Value error, ")
         node: FieldErrors = {"_errors": [{"code": code, "message": _message(template, error)}]}  # type: ignore[arg-type]

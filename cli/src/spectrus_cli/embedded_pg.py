@@ -96,7 +96,9 @@ class EmbeddedPostgres:
         kwargs = {"user": uid, "group": gid, "extra_groups": []} if self._as_root else {}
         result = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
         if result.returncode != 0:
-            raise PostgresError(f"{Path(args[0]).name} failed: {result.stderr.strip() or result.stdout.strip()}")
+            raise PostgresError(
+                f"{Path(args[0]).name} failed: {result.stderr.strip() or result.stdout.strip()}"
+            )
 
     def start(self, timeout: float = 60.0) -> str:
         """Initialise the data directory if new, start the server, return its DSN."""
@@ -105,29 +107,48 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             log.info("initialising a new database cluster in %s", self.pgdata)
             self._run_as_owner(
-                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
-                 "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-instructions"]
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                    "--no-instructions",
+                ]
             )
         uid, gid = self._owner()
         log_file = open(self.pgdata / "server.log", "ab")  # noqa: SIM115 - the child owns it
         parent = os.getpid()
         self.process = subprocess.Popen(  # type: ignore[call-overload]
             [
-                str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.pgdata),
-                "-c", "listen_addresses=",
-                "-c", f"unix_socket_directories={self.socket_dir}",
-                "-c", "unix_socket_permissions=0700",
-                "-c", "max_connections=200",
-                "-c", "shared_buffers=128MB",
+                str(POSTGRES_BIN_PATH / "postgres"),
+                "-D",
+                str(self.pgdata),
+                "-c",
+                "listen_addresses=",
+                "-c",
+                f"unix_socket_directories={self.socket_dir}",
+                "-c",
+                "unix_socket_permissions=0700",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=128MB",
                 # Durability stays at PostgreSQL's defaults: an acknowledged write is on disk.
-                "-c", "fsync=on",
-                "-c", "synchronous_commit=on",
+                "-c",
+                "fsync=on",
+                "-c",
+                "synchronous_commit=on",
             ],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=log_file,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
-            preexec_fn=lambda: _die_with_parent(parent),  # noqa: PLW0108
+            # Safe here: called before any thread starts (PLW1509 is about threads).
+            preexec_fn=lambda: _die_with_parent(parent),  # noqa: PLW1509
             **({"user": uid, "group": gid, "extra_groups": []} if self._as_root else {}),
         )
         log_file.close()
@@ -165,17 +186,31 @@ class EmbeddedPostgres:
             except FileNotFoundError:
                 lines = []
             # After a crash the old pid file still says "ready": it must be ours.
-            if len(lines) >= 8 and lines[0].strip() == str(self.process.pid) and lines[7].strip() == "ready":
+            if (
+                len(lines) >= 8
+                and lines[0].strip() == str(self.process.pid)
+                and lines[7].strip() == "ready"
+            ):
                 return
             time.sleep(0.05)
         raise PostgresError(f"PostgreSQL did not become ready within {timeout:.0f} s")
 
     def _ensure_database(self) -> None:
-        psql = [str(POSTGRES_BIN_PATH / "psql"), "-h", str(self.socket_dir), "-U", "postgres",
-                "-d", "postgres", "-tAc"]
+        psql = [
+            str(POSTGRES_BIN_PATH / "psql"),
+            "-h",
+            str(self.socket_dir),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-tAc",
+        ]
         exists = subprocess.run(
-            [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
-            capture_output=True, text=True, check=True,
+            [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],  # noqa: S608 - a constant
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         if exists != "1":
             subprocess.run([*psql, f"CREATE DATABASE {DATABASE}"], capture_output=True, check=True)

@@ -18,11 +18,21 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         kind = {"int": int, "float": float, "Path": Path}.get(str(f.type), str)
         help_text = f"{f.metadata['help']} (env {env_name(f.name)}, default {f.default!s})"
         if str(f.type) == "bool":
-            parser.add_argument(flag_name(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            parser.add_argument(
+                flag_name(f.name),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
             continue
         parser.add_argument(
-            flag_name(f.name), dest=f.name, type=kind, default=None,
-            choices=f.metadata.get("choices") or None, help=help_text,
+            flag_name(f.name),
+            dest=f.name,
+            type=kind,
+            default=None,
+            choices=f.metadata.get("choices") or None,
+            help=help_text,
         )
 
 
@@ -55,7 +65,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def _migrate(settings: Settings) -> int:
     import asyncpg
-
     from spectrus_domain.storage import apply_migrations
 
     if not settings.database_url:

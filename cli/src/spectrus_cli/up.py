@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
 
 import uvicorn
-
 from spectrus_api.app import create_app
-from spectrus_cli.embedded_pg import EmbeddedPostgres
 from spectrus_domain.config import Settings
 from spectrus_domain.context import Context
 from spectrus_domain.ids import SnowflakeGenerator
 from spectrus_domain.storage import connect
+
+from spectrus_cli.embedded_pg import EmbeddedPostgres
 
 log = logging.getLogger("spectrus")
 
@@ -37,6 +38,19 @@ def banner(settings: Settings) -> str:
 """
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server with an event for "listening", to print the banner then."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.ready.set()
+
+
 async def serve(settings: Settings, dsn: str) -> None:
     db = await connect(dsn)
     try:
@@ -51,15 +65,15 @@ async def serve(settings: Settings, dsn: str) -> None:
             timeout_graceful_shutdown=30,
             server_header=False,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.05)
-        if server.started:
+        ready = asyncio.create_task(server.ready.wait())
+        await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if ready.done():
             print(banner(settings), flush=True)
+        else:
+            ready.cancel()
         await serving
-        if not server.started:
-            raise SystemExit(f"could not listen on {settings.host}:{settings.port}")
     finally:
         await db.close()
 

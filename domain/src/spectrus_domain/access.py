@@ -17,6 +17,7 @@ from spectrus_domain import permissions as perms
 from spectrus_domain.errors import DomainError, Error
 from spectrus_domain.permissions import MemberContext, Overwrite, Permission
 from spectrus_domain.shapes import CHANNEL_VOICE, PRIVATE_CHANNEL_TYPES
+from spectrus_domain.storage.db import Connection
 
 RoleRank = tuple[int, int]
 """Role order: higher position wins; on equal positions the older (smaller id) role wins."""
@@ -151,9 +152,7 @@ def _guild_access_from(row: Any, user_id: int, now: datetime) -> GuildAccess:
     return GuildAccess(row, member, perms.base_permissions(member), top)
 
 
-async def guild_access(
-    conn: asyncpg.Connection, guild_id: int, user_id: int, now: datetime
-) -> GuildAccess:
+async def guild_access(conn: Connection, guild_id: int, user_id: int, now: datetime) -> GuildAccess:
     """The actor as a member of ``guild_id``: 404 if no such guild, 403 if not a member."""
     row = await conn.fetchrow(_GUILD_ACCESS, guild_id, user_id)
     if row is None:
@@ -163,7 +162,7 @@ async def guild_access(
     return _guild_access_from(row, user_id, now)
 
 
-async def overwrites_of(conn: asyncpg.Connection, channel_id: int) -> list[Overwrite]:
+async def overwrites_of(conn: Connection, channel_id: int) -> list[Overwrite]:
     rows = await conn.fetch(
         "SELECT target_id, type, allow, deny FROM overwrites WHERE channel_id = $1", channel_id
     )
@@ -177,7 +176,7 @@ def permissions_in(access: GuildAccess, channel: Any, overwrites: list[Overwrite
 
 
 async def channel_access(
-    conn: asyncpg.Connection,
+    conn: Connection,
     channel_id: int,
     user_id: int,
     now: datetime,
@@ -206,7 +205,7 @@ async def channel_access(
     return ChannelAccess(row, access, bits)
 
 
-async def member_rank(conn: asyncpg.Connection, guild: GuildAccess, user_id: int) -> RoleRank:
+async def member_rank(conn: Connection, guild: GuildAccess, user_id: int) -> RoleRank:
     """Top role rank of another member (the owner outranks everyone)."""
     if user_id == guild.member.owner_id:
         return OWNER_RANK
@@ -223,7 +222,7 @@ async def member_rank(conn: asyncpg.Connection, guild: GuildAccess, user_id: int
 
 
 async def require_member_manageable(
-    conn: asyncpg.Connection, guild: GuildAccess, target_user_id: int
+    conn: Connection, guild: GuildAccess, target_user_id: int
 ) -> None:
     """Moderating another member needs a higher top role; nobody moderates the owner."""
     if target_user_id == guild.member.owner_id:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
-import asyncpg
-
 from spectrus_domain import events, shapes
 from spectrus_domain.ids import SnowflakeGenerator
+from spectrus_domain.storage.db import Connection
 
 
 class AuditAction(IntEnum):
@@ -54,7 +53,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def record(
-    conn: asyncpg.Connection,
+    conn: Connection,
     ids: SnowflakeGenerator,
     guild_id: int,
     user_id: int | None,

@@ -17,34 +17,55 @@ from typing import Any
 DAY = 86_400
 
 
-def _setting(default: Any, help_text: str, *, choices: tuple[str, ...] = ()) -> Any:
-    return field(default=default, metadata={"help": help_text, "choices": choices})
+def _about(help_text: str, *choices: str) -> dict[str, Any]:
+    return {"help": help_text, "choices": choices}
 
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = _setting("127.0.0.1", "address the HTTP server binds to")
-    port: int = _setting(8080, "TCP port the HTTP server listens on")
-    data_dir: Path = _setting(Path("data"), "where the embedded database and files live")
-    database_url: str = _setting(
-        "", "PostgreSQL URL; when empty, an embedded server runs under the data dir"
+    host: str = field(default="127.0.0.1", metadata=_about("address the HTTP server binds to"))
+    port: int = field(default=8080, metadata=_about("TCP port the HTTP server listens on"))
+    data_dir: Path = field(
+        default=Path("data"), metadata=_about("where the embedded database and files live")
     )
-    public_url: str = _setting("", "base URL clients reach this instance at (default: from host/port)")
-    gateway_url: str = _setting("", "WebSocket URL of the gateway (default: from the public URL)")
-    node_id: int = _setting(0, "0..1023, unique per process, the node bits of snowflake ids")
-    registration: str = _setting(
-        "open", "whether anyone may register an account", choices=("open", "closed")
+    database_url: str = field(
+        default="",
+        metadata=_about("PostgreSQL URL; when empty, an embedded server runs under the data dir"),
     )
-    rate_limit_scale: float = _setting(
-        1.0, "multiplies every rate limit (2 = twice as many requests); 0 turns them off"
+    public_url: str = field(
+        default="",
+        metadata=_about("base URL clients reach this instance at (default: from host and port)"),
     )
-    session_ttl: int = _setting(7 * DAY, "seconds a login token stays valid without refresh")
-    refresh_ttl: int = _setting(90 * DAY, "seconds a refresh token stays valid")
-    trust_proxy: bool = _setting(
-        False, "take the client address from X-Forwarded-For (only behind a trusted proxy)"
+    gateway_url: str = field(
+        default="", metadata=_about("WebSocket URL of the gateway (default: from the public URL)")
     )
-    log_level: str = _setting(
-        "info", "log verbosity", choices=("debug", "info", "warning", "error")
+    node_id: int = field(
+        default=0, metadata=_about("0..1023, unique per process: the node bits of snowflake ids")
+    )
+    registration: str = field(
+        default="open",
+        metadata=_about("whether anyone may register an account", "open", "closed"),
+    )
+    rate_limit_scale: float = field(
+        default=1.0,
+        metadata=_about(
+            "multiplies every rate limit (2 = twice as many requests); 0 turns them off"
+        ),
+    )
+    session_ttl: int = field(
+        default=7 * DAY, metadata=_about("seconds a login token stays valid without a refresh")
+    )
+    refresh_ttl: int = field(
+        default=90 * DAY, metadata=_about("seconds a refresh token stays valid")
+    )
+    trust_proxy: bool = field(
+        default=False,
+        metadata=_about(
+            "take the client address from X-Forwarded-For (only behind a trusted proxy)"
+        ),
+    )
+    log_level: str = field(
+        default="info", metadata=_about("log verbosity", "debug", "info", "warning", "error")
     )
 
     @property
@@ -56,7 +77,9 @@ class Settings:
         if self.gateway_url:
             return self.gateway_url
         base = self.base_url
-        return ("wss://" + base[8:] if base.startswith("https://") else "ws://" + base[7:]) + "/gateway"
+        return (
+            "wss://" + base[8:] if base.startswith("https://") else "ws://" + base[7:]
+        ) + "/gateway"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
+from spectrus_domain.storage.db import Connection
 
 
-async def next_channel_seq(conn: asyncpg.Connection, channel_id: int) -> tuple[int, int]:
+async def next_channel_seq(conn: Connection, channel_id: int) -> tuple[int, int]:
     """Take the channel's next seq (locking its row until commit); also return the
     channel's ``last_message_id`` so a new message id can be made to follow it."""
     row = await conn.fetchrow(
@@ -26,7 +26,7 @@ async def next_channel_seq(conn: asyncpg.Connection, channel_id: int) -> tuple[i
 
 
 async def emit(
-    conn: asyncpg.Connection,
+    conn: Connection,
     event: str,
     data: dict[str, Any],
     *,
@@ -64,7 +64,7 @@ async def emit(
 
 
 async def emit_guild(
-    conn: asyncpg.Connection,
+    conn: Connection,
     guild_id: int,
     event: str,
     data: dict[str, Any],
@@ -85,5 +85,5 @@ async def emit_guild(
     )
 
 
-async def emit_user(conn: asyncpg.Connection, user_id: int, event: str, data: dict[str, Any]) -> int:
+async def emit_user(conn: Connection, user_id: int, event: str, data: dict[str, Any]) -> int:
     return await emit(conn, event, data, stream_id=user_id, user_ids=[user_id])

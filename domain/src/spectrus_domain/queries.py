@@ -13,8 +13,7 @@ import asyncpg
 from spectrus_domain import shapes
 from spectrus_domain.errors import DomainError, Error
 from spectrus_domain.shapes import USER_COLUMNS
-
-Conn = asyncpg.Connection | asyncpg.Pool
+from spectrus_domain.storage.db import Executor
 
 MEMBER_SELECT = """
 SELECT m.*, u.id AS u_id, u.username AS u_username, u.global_name AS u_global_name,
@@ -31,25 +30,25 @@ FROM messages m JOIN users u ON u.id = m.author_id
 """
 
 
-async def user_row(conn: Conn, user_id: int) -> asyncpg.Record:
+async def user_row(conn: Executor, user_id: int) -> asyncpg.Record:
     row = await conn.fetchrow("SELECT * FROM users WHERE id = $1", user_id)
     if row is None:
         raise DomainError(Error.UNKNOWN_USER)
     return row
 
 
-async def user(conn: Conn, user_id: int) -> dict[str, Any]:
+async def user(conn: Executor, user_id: int) -> dict[str, Any]:
     return shapes.user(await user_row(conn, user_id))
 
 
-async def users_by_id(conn: Conn, ids: list[int]) -> dict[int, asyncpg.Record]:
+async def users_by_id(conn: Executor, ids: list[int]) -> dict[int, asyncpg.Record]:
     if not ids:
         return {}
     rows = await conn.fetch(f"SELECT {USER_COLUMNS} FROM users u WHERE u.id = ANY($1)", ids)
     return {r["id"]: r for r in rows}
 
 
-async def roles(conn: Conn, guild_id: int) -> list[asyncpg.Record]:
+async def roles(conn: Executor, guild_id: int) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
             "SELECT * FROM roles WHERE guild_id = $1 ORDER BY position, id DESC", guild_id
@@ -57,7 +56,7 @@ async def roles(conn: Conn, guild_id: int) -> list[asyncpg.Record]:
     )
 
 
-async def role_row(conn: Conn, guild_id: int, role_id: int) -> asyncpg.Record:
+async def role_row(conn: Executor, guild_id: int, role_id: int) -> asyncpg.Record:
     row = await conn.fetchrow(
         "SELECT * FROM roles WHERE id = $1 AND guild_id = $2", role_id, guild_id
     )
@@ -66,7 +65,7 @@ async def role_row(conn: Conn, guild_id: int, role_id: int) -> asyncpg.Record:
     return row
 
 
-async def guild(conn: Conn, guild_id: int, *, with_counts: bool = False) -> dict[str, Any]:
+async def guild(conn: Executor, guild_id: int, *, with_counts: bool = False) -> dict[str, Any]:
     row = await conn.fetchrow("SELECT * FROM guilds WHERE id = $1", guild_id)
     if row is None:
         raise DomainError(Error.UNKNOWN_GUILD)
@@ -76,14 +75,14 @@ async def guild(conn: Conn, guild_id: int, *, with_counts: bool = False) -> dict
     return shapes.guild(row, await roles(conn, guild_id), member_count=count)
 
 
-async def channel(conn: Conn, channel_id: int) -> dict[str, Any]:
+async def channel(conn: Executor, channel_id: int) -> dict[str, Any]:
     row = await conn.fetchrow("SELECT * FROM channels WHERE id = $1", channel_id)
     if row is None:
         raise DomainError(Error.UNKNOWN_CHANNEL)
     return await channel_from_row(conn, row)
 
 
-async def channel_from_row(conn: Conn, row: asyncpg.Record) -> dict[str, Any]:
+async def channel_from_row(conn: Executor, row: asyncpg.Record) -> dict[str, Any]:
     if row["type"] in shapes.PRIVATE_CHANNEL_TYPES:
         recipients = await conn.fetch(
             f"""SELECT {USER_COLUMNS} FROM channel_recipients r JOIN users u ON u.id = r.user_id
@@ -97,7 +96,7 @@ async def channel_from_row(conn: Conn, row: asyncpg.Record) -> dict[str, Any]:
     return shapes.channel(row, overwrites=overwrites)
 
 
-async def guild_channels(conn: Conn, guild_id: int) -> list[dict[str, Any]]:
+async def guild_channels(conn: Executor, guild_id: int) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT * FROM channels WHERE guild_id = $1 ORDER BY position, id", guild_id
     )
@@ -112,7 +111,7 @@ async def guild_channels(conn: Conn, guild_id: int) -> list[dict[str, Any]]:
     return [shapes.channel(r, overwrites=by_channel[r["id"]]) for r in rows]
 
 
-async def member(conn: Conn, guild_id: int, user_id: int) -> dict[str, Any]:
+async def member(conn: Executor, guild_id: int, user_id: int) -> dict[str, Any]:
     row = await conn.fetchrow(
         MEMBER_SELECT + " WHERE m.guild_id = $1 AND m.user_id = $2", guild_id, user_id
     )
@@ -122,7 +121,7 @@ async def member(conn: Conn, guild_id: int, user_id: int) -> dict[str, Any]:
 
 
 async def members(
-    conn: Conn, guild_id: int, *, after: int = 0, limit: int = 1
+    conn: Executor, guild_id: int, *, after: int = 0, limit: int = 1
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         MEMBER_SELECT + " WHERE m.guild_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3",
@@ -133,7 +132,9 @@ async def members(
     return [shapes.member(r, r["role_ids"]) for r in rows]
 
 
-async def search_members(conn: Conn, guild_id: int, query: str, limit: int) -> list[dict[str, Any]]:
+async def search_members(
+    conn: Executor, guild_id: int, query: str, limit: int
+) -> list[dict[str, Any]]:
     # Prefix match on username, display name or nickname, as Discord's member search does.
     pattern = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     rows = await conn.fetch(
@@ -149,7 +150,7 @@ async def search_members(conn: Conn, guild_id: int, query: str, limit: int) -> l
 
 
 async def messages_from_rows(
-    conn: Conn, rows: list[asyncpg.Record], me: int | None, *, resolve_references: bool = True
+    conn: Executor, rows: list[asyncpg.Record], me: int | None, *, resolve_references: bool = True
 ) -> list[dict[str, Any]]:
     """Render message rows with their reactions (``me`` from the viewer's point of
     view), mentioned users and, one level deep, the messages they reply to."""
@@ -194,7 +195,9 @@ async def messages_from_rows(
     return out
 
 
-async def message(conn: Conn, channel_id: int, message_id: int, me: int | None) -> dict[str, Any]:
+async def message(
+    conn: Executor, channel_id: int, message_id: int, me: int | None
+) -> dict[str, Any]:
     row = await conn.fetchrow(
         MESSAGE_SELECT + " WHERE m.id = $1 AND m.channel_id = $2", message_id, channel_id
     )
@@ -204,7 +207,7 @@ async def message(conn: Conn, channel_id: int, message_id: int, me: int | None) 
 
 
 async def message_page(
-    conn: Conn,
+    conn: Executor,
     channel_id: int,
     me: int,
     *,

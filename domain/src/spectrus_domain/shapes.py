@@ -7,13 +7,18 @@ strings and permission bitfields are strings, as in Discord's JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from spectrus_domain.ids import snowflake_datetime
 
-Row = Mapping[str, Any]
+
+class Row(Protocol):
+    """A database record or a dict: anything read by column name."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
 
 CHANNEL_TEXT = 0
 CHANNEL_DM = 1

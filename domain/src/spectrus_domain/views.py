@@ -18,7 +18,9 @@ from spectrus_domain.errors import DomainError, Error
 from spectrus_domain.permissions import Overwrite, Permission
 
 
-async def get_guild(ctx: Context, actor: Actor, guild_id: int, *, with_counts: bool) -> dict[str, Any]:
+async def get_guild(
+    ctx: Context, actor: Actor, guild_id: int, *, with_counts: bool
+) -> dict[str, Any]:
     async with ctx.db.pool.acquire() as conn:
         await guild_access(conn, guild_id, actor.user_id, ctx.now())
         return await queries.guild(conn, guild_id, with_counts=with_counts)
@@ -30,7 +32,8 @@ async def guild_channels(ctx: Context, actor: Actor, guild_id: int) -> list[dict
         access = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         channels = await queries.guild_channels(conn, guild_id)
     return [
-        ch for ch in channels
+        ch
+        for ch in channels
         if permissions_in(access, ch, _overwrites(ch)) & Permission.VIEW_CHANNEL
     ]
 
@@ -72,7 +75,9 @@ async def list_messages(
         )
 
 
-async def get_message(ctx: Context, actor: Actor, channel_id: int, message_id: int) -> dict[str, Any]:
+async def get_message(
+    ctx: Context, actor: Actor, channel_id: int, message_id: int
+) -> dict[str, Any]:
     async with ctx.db.pool.acquire() as conn:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         access.require(Permission.READ_MESSAGE_HISTORY)
@@ -101,7 +106,10 @@ async def reaction_users(
             f"""SELECT {shapes.USER_COLUMNS} FROM reactions r JOIN users u ON u.id = r.user_id
                 WHERE r.message_id = $1 AND r.emoji = $2 AND r.user_id > $3
                 ORDER BY r.user_id LIMIT $4""",
-            message_id, stored, after, limit,
+            message_id,
+            stored,
+            after,
+            limit,
         )
         return [shapes.user(r) for r in rows]
 
@@ -119,7 +127,9 @@ async def pins(
             + """ WHERE m.channel_id = $1 AND m.pinned_at IS NOT NULL
                   AND ($2::timestamptz IS NULL OR m.pinned_at < $2)
                   ORDER BY m.pinned_at DESC LIMIT $3""",
-            channel_id, before, limit + 1,
+            channel_id,
+            before,
+            limit + 1,
         )
         page = list(rows[:limit])
         rendered = await queries.messages_from_rows(conn, page, actor.user_id)
@@ -144,13 +154,17 @@ async def member(ctx: Context, actor: Actor, guild_id: int, user_id: int) -> dic
         return await queries.member(conn, guild_id, user_id)
 
 
-async def members(ctx: Context, actor: Actor, guild_id: int, *, after: int, limit: int) -> list[dict[str, Any]]:
+async def members(
+    ctx: Context, actor: Actor, guild_id: int, *, after: int, limit: int
+) -> list[dict[str, Any]]:
     async with ctx.db.pool.acquire() as conn:
         await guild_access(conn, guild_id, actor.user_id, ctx.now())
         return await queries.members(conn, guild_id, after=after, limit=limit)
 
 
-async def search_members(ctx: Context, actor: Actor, guild_id: int, query: str, limit: int) -> list[dict[str, Any]]:
+async def search_members(
+    ctx: Context, actor: Actor, guild_id: int, query: str, limit: int
+) -> list[dict[str, Any]]:
     async with ctx.db.pool.acquire() as conn:
         await guild_access(conn, guild_id, actor.user_id, ctx.now())
         return await queries.search_members(conn, guild_id, query, limit)
@@ -170,14 +184,24 @@ async def bans(
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         guild.require(Permission.BAN_MEMBERS)
         if before is not None and after is None:
-            rows = list(reversed(await conn.fetch(
-                _BAN_SELECT + " WHERE b.guild_id = $1 AND b.user_id < $2 ORDER BY b.user_id DESC LIMIT $3",
-                guild_id, before, limit,
-            )))
+            rows = list(
+                reversed(
+                    await conn.fetch(
+                        _BAN_SELECT
+                        + " WHERE b.guild_id = $1 AND b.user_id < $2 ORDER BY b.user_id DESC LIMIT $3",
+                        guild_id,
+                        before,
+                        limit,
+                    )
+                )
+            )
         else:
             rows = await conn.fetch(
-                _BAN_SELECT + " WHERE b.guild_id = $1 AND b.user_id > $2 ORDER BY b.user_id LIMIT $3",
-                guild_id, after or 0, limit,
+                _BAN_SELECT
+                + " WHERE b.guild_id = $1 AND b.user_id > $2 ORDER BY b.user_id LIMIT $3",
+                guild_id,
+                after or 0,
+                limit,
             )
         return [shapes.ban(r) for r in rows]
 
@@ -186,7 +210,9 @@ async def ban(ctx: Context, actor: Actor, guild_id: int, user_id: int) -> dict[s
     async with ctx.db.pool.acquire() as conn:
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         guild.require(Permission.BAN_MEMBERS)
-        row = await conn.fetchrow(_BAN_SELECT + " WHERE b.guild_id = $1 AND b.user_id = $2", guild_id, user_id)
+        row = await conn.fetchrow(
+            _BAN_SELECT + " WHERE b.guild_id = $1 AND b.user_id = $2", guild_id, user_id
+        )
         if row is None:
             raise DomainError(Error.UNKNOWN_BAN)
         return shapes.ban(row)
@@ -209,19 +235,32 @@ async def audit_log(
         filters = """guild_id = $1 AND ($2::bigint IS NULL OR user_id = $2)
                      AND ($3::smallint IS NULL OR action_type = $3)"""
         if after is not None and before is None:
-            rows = list(reversed(await conn.fetch(
-                f"SELECT * FROM audit_log WHERE {filters} AND id > $4 ORDER BY id LIMIT $5",
-                guild_id, user_id, action_type, after, limit,
-            )))
+            rows = list(
+                reversed(
+                    await conn.fetch(
+                        f"SELECT * FROM audit_log WHERE {filters} AND id > $4 ORDER BY id LIMIT $5",
+                        guild_id,
+                        user_id,
+                        action_type,
+                        after,
+                        limit,
+                    )
+                )
+            )
         else:
             rows = await conn.fetch(
                 f"SELECT * FROM audit_log WHERE {filters} AND id < $4 ORDER BY id DESC LIMIT $5",
-                guild_id, user_id, action_type, before if before is not None else (1 << 63) - 1, limit,
+                guild_id,
+                user_id,
+                action_type,
+                before if before is not None else (1 << 63) - 1,
+                limit,
             )
         entries = [shapes.audit_entry(r) for r in rows]
-        user_ids = sorted({r["user_id"] for r in rows if r["user_id"]} | {
-            r["target_id"] for r in rows if r["target_id"] and r["action_type"] in _USER_TARGETS
-        })
+        user_ids = sorted(
+            {r["user_id"] for r in rows if r["user_id"]}
+            | {r["target_id"] for r in rows if r["target_id"] and r["action_type"] in _USER_TARGETS}
+        )
         users = await queries.users_by_id(conn, user_ids)
         return {
             "audit_log_entries": entries,
@@ -240,19 +279,33 @@ _USER_TARGETS = {20, 22, 23, 24, 25, 28, 72, 74, 75}
 
 
 async def my_guilds(
-    ctx: Context, actor: Actor, *, before: int | None, after: int | None, limit: int, with_counts: bool
+    ctx: Context,
+    actor: Actor,
+    *,
+    before: int | None,
+    after: int | None,
+    limit: int,
+    with_counts: bool,
 ) -> list[dict[str, Any]]:
     """``GET /users/@me/guilds``: partial guilds with the actor's permissions in each."""
     async with ctx.db.pool.acquire() as conn:
         if before is not None and after is None:
-            rows = list(reversed(await conn.fetch(
-                "SELECT guild_id FROM members WHERE user_id = $1 AND guild_id < $2 ORDER BY guild_id DESC LIMIT $3",
-                actor.user_id, before, limit,
-            )))
+            rows = list(
+                reversed(
+                    await conn.fetch(
+                        "SELECT guild_id FROM members WHERE user_id = $1 AND guild_id < $2 ORDER BY guild_id DESC LIMIT $3",
+                        actor.user_id,
+                        before,
+                        limit,
+                    )
+                )
+            )
         else:
             rows = await conn.fetch(
                 "SELECT guild_id FROM members WHERE user_id = $1 AND guild_id > $2 ORDER BY guild_id LIMIT $3",
-                actor.user_id, after or 0, limit,
+                actor.user_id,
+                after or 0,
+                limit,
             )
         out = []
         for r in rows:

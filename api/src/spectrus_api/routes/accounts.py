@@ -6,13 +6,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AfterValidator, Field, model_validator
-
-from spectrus_api.deps import Auth, Ctx, CurrentActor, Person, Reason
-from spectrus_api.ratelimit import RateLimitedRoute, limit
-from spectrus_api.validation import Body, Permissions, Snowflake, SnowflakePath, SnowflakeQuery, Text
 from spectrus_domain import limits, queries, shapes, views
 from spectrus_domain.actions import applications, auth, dms, guilds
 from spectrus_domain.errors import DomainError, Error
+
+from spectrus_api.deps import Auth, Ctx, CurrentActor, Person, Reason
+from spectrus_api.ratelimit import RateLimitedRoute, limit
+from spectrus_api.validation import (
+    Body,
+    Permissions,
+    Snowflake,
+    SnowflakePath,
+    SnowflakeQuery,
+    Text,
+)
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["accounts"])
 
@@ -24,7 +31,9 @@ def _client_info(request: Request) -> str:
 
 def _username(value: str) -> str:
     if not limits.USERNAME_PATTERN.match(value):
-        raise ValueError("Username can only contain lowercase letters, digits, '_' and '.' (no '..')")
+        raise ValueError(
+            "Username can only contain lowercase letters, digits, '_' and '.' (no '..')"
+        )
     return value
 
 
@@ -44,8 +53,6 @@ class Register(Body):
     password: Annotated[str, Text(limits.PASSWORD_MAX, limits.PASSWORD_MIN)]
     global_name: Annotated[str, Text(limits.GLOBAL_NAME_MAX, 1)] | None = None
     email: Email | None = None
-
-
 
 
 class Login(Body):
@@ -134,10 +141,11 @@ class ProfilePatch(Body):
     new_password: Annotated[str, Text(limits.PASSWORD_MAX, limits.PASSWORD_MIN)] | None = None
 
 
-
 @router.patch("/users/@me")
 @limit("users.patch", 5, 10)
-async def modify_me(body: ProfilePatch, request: Request, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+async def modify_me(
+    body: ProfilePatch, request: Request, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True, include={"username", "global_name"})
     if changes.get("username") is None:
         changes.pop("username", None)
@@ -148,7 +156,10 @@ async def modify_me(body: ProfilePatch, request: Request, actor: CurrentActor, c
         if actor.bot:
             raise DomainError(Error.INVALID_ACCOUNT_TYPE)
         pair = await auth.change_password(
-            ctx, actor, password=body.password or "", new_password=body.new_password,
+            ctx,
+            actor,
+            password=body.password or "",
+            new_password=body.new_password,
             client_info=_client_info(request),
         )
         data = {**data, "token": pair.token, "refresh_token": pair.refresh_token}
@@ -164,7 +175,9 @@ async def my_guilds(
     limit: Annotated[int, Query(ge=1, le=limits.GUILD_PAGE_MAX)] = limits.GUILD_PAGE_MAX,
     with_counts: bool = False,
 ) -> list[dict[str, Any]]:
-    return await views.my_guilds(ctx, actor, before=before, after=after, limit=limit, with_counts=with_counts)
+    return await views.my_guilds(
+        ctx, actor, before=before, after=after, limit=limit, with_counts=with_counts
+    )
 
 
 @router.get("/users/@me/guilds/{guild_id}/member")
@@ -222,7 +235,9 @@ class NewApplication(Body):
 @router.post("/applications", status_code=201)
 @limit("applications.create", 5, 60)
 async def create_application(body: NewApplication, actor: Person, ctx: Ctx) -> dict[str, Any]:
-    return await applications.create_application(ctx, actor, name=body.name, description=body.description)
+    return await applications.create_application(
+        ctx, actor, name=body.name, description=body.description
+    )
 
 
 @router.get("/applications")
@@ -241,7 +256,9 @@ async def oauth2_application_me(actor: CurrentActor, ctx: Ctx) -> dict[str, Any]
 
 
 @router.get("/applications/{application_id}")
-async def get_application(application_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+async def get_application(
+    application_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
     return await applications.get_application(ctx, actor, application_id)
 
 

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import Field
+from spectrus_domain import limits, views
+from spectrus_domain.actions import channels, dms, invites, messages
 
 from spectrus_api.deps import Ctx, CurrentActor, Reason
 from spectrus_api.ratelimit import RateLimitedRoute, limit
 from spectrus_api.validation import Body, Permissions, Snowflake, SnowflakePath, Text
-from spectrus_domain import limits, views
-from spectrus_domain.actions import channels, dms, invites, messages
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["channels"])
 
@@ -35,7 +35,9 @@ class ChannelSpec(Body):
     user_limit: Annotated[int, Field(ge=0, le=limits.USER_LIMIT_MAX)] | None = None
     parent_id: Snowflake | None = None
     rtc_region: Annotated[str, Text(32)] | None = None
-    permission_overwrites: Annotated[list[Overwrite], Field(max_length=limits.OVERWRITES_PER_CHANNEL)] | None = None
+    permission_overwrites: (
+        Annotated[list[Overwrite], Field(max_length=limits.OVERWRITES_PER_CHANNEL)] | None
+    ) = None
 
 
 class ChannelPatch(ChannelSpec):
@@ -58,7 +60,9 @@ async def modify_channel(
 
 @router.delete("/channels/{channel_id}")
 @limit("channels.delete", 10, 10, major="channel_id")
-async def delete_channel(channel_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason) -> dict[str, Any]:
+async def delete_channel(
+    channel_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason
+) -> dict[str, Any]:
     return await channels.delete_channel(ctx, actor, channel_id, reason)
 
 
@@ -86,7 +90,11 @@ async def put_overwrite(
 @router.delete("/channels/{channel_id}/permissions/{overwrite_id}", status_code=204)
 @limit("channels.permissions", 10, 10, major="channel_id")
 async def delete_overwrite(
-    channel_id: SnowflakePath, overwrite_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason
+    channel_id: SnowflakePath,
+    overwrite_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
 ) -> Response:
     await channels.delete_overwrite(ctx, actor, channel_id, overwrite_id, reason)
     return Response(status_code=204)
@@ -100,19 +108,30 @@ class NewInvite(Body):
 
 
 @router.get("/channels/{channel_id}/invites")
-async def channel_invites(channel_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> list[dict[str, Any]]:
+async def channel_invites(
+    channel_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> list[dict[str, Any]]:
     return await invites.list_invites(ctx, actor, channel_id=channel_id)
 
 
 @router.post("/channels/{channel_id}/invites")
 @limit("invites.create", 5, 15, major="channel_id")
 async def create_invite(
-    channel_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason, body: NewInvite | None = None
+    channel_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
+    body: NewInvite | None = None,
 ) -> dict[str, Any]:
     spec = body or NewInvite()
     return await invites.create_invite(
-        ctx, actor, channel_id,
-        max_age=spec.max_age, max_uses=spec.max_uses, temporary=spec.temporary, reason=reason,
+        ctx,
+        actor,
+        channel_id,
+        max_age=spec.max_age,
+        max_uses=spec.max_uses,
+        temporary=spec.temporary,
+        reason=reason,
     )
 
 
@@ -125,13 +144,17 @@ async def trigger_typing(channel_id: SnowflakePath, actor: CurrentActor, ctx: Ct
 
 @router.put("/channels/{channel_id}/recipients/{user_id}", status_code=204)
 @limit("channels.recipients", 10, 10, major="channel_id")
-async def add_recipient(channel_id: SnowflakePath, user_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> Response:
+async def add_recipient(
+    channel_id: SnowflakePath, user_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> Response:
     await dms.add_recipient(ctx, actor, channel_id, user_id)
     return Response(status_code=204)
 
 
 @router.delete("/channels/{channel_id}/recipients/{user_id}", status_code=204)
 @limit("channels.recipients", 10, 10, major="channel_id")
-async def remove_recipient(channel_id: SnowflakePath, user_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> Response:
+async def remove_recipient(
+    channel_id: SnowflakePath, user_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> Response:
     await dms.remove_recipient(ctx, actor, channel_id, user_id)
     return Response(status_code=204)

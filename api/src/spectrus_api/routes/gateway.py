@@ -23,5 +23,10 @@ async def gateway_bot(actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     return {
         "url": ctx.settings.websocket_url,
         "shards": 1,
-        "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 86_400_000, "max_concurrency": 1},
+        "session_start_limit": {
+            "total": 1000,
+            "remaining": 1000,
+            "reset_after": 86_400_000,
+            "max_concurrency": 1,
+        },
     }

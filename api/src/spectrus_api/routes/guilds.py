@@ -7,13 +7,21 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
+from spectrus_domain import limits, views
+from spectrus_domain.actions import channels, guilds, invites, members, roles
 
 from spectrus_api.deps import Ctx, CurrentActor, Person, Reason
 from spectrus_api.ratelimit import RateLimitedRoute, limit
 from spectrus_api.routes.channels import ChannelSpec
-from spectrus_api.validation import Body, Permissions, Snowflake, SnowflakePath, SnowflakeQuery, Text, Timestamp
-from spectrus_domain import limits, views
-from spectrus_domain.actions import channels, guilds, invites, members, roles
+from spectrus_api.validation import (
+    Body,
+    Permissions,
+    Snowflake,
+    SnowflakePath,
+    SnowflakeQuery,
+    Text,
+    Timestamp,
+)
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["guilds"])
 
@@ -43,7 +51,9 @@ class NewGuild(Body):
     default_message_notifications: Annotated[int, Field(ge=0, le=1)] = 0
     explicit_content_filter: Annotated[int, Field(ge=0, le=2)] = 0
     roles: Annotated[list[GuildRole], Field(max_length=limits.ROLES_PER_GUILD)] | None = None
-    channels: Annotated[list[GuildChannel], Field(max_length=limits.CHANNELS_PER_GUILD)] | None = None
+    channels: Annotated[list[GuildChannel], Field(max_length=limits.CHANNELS_PER_GUILD)] | None = (
+        None
+    )
     afk_channel_id: Snowflake | None = None
     afk_timeout: Literal[60, 300, 900, 1800, 3600] = 300
     system_channel_id: Snowflake | None = None
@@ -69,7 +79,9 @@ async def create_guild(body: NewGuild, actor: Person, ctx: Ctx) -> dict[str, Any
 
 
 @router.get("/guilds/{guild_id}")
-async def get_guild(guild_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, with_counts: bool = False) -> dict[str, Any]:
+async def get_guild(
+    guild_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, with_counts: bool = False
+) -> dict[str, Any]:
     return await views.get_guild(ctx, actor, guild_id, with_counts=with_counts)
 
 
@@ -109,7 +121,9 @@ async def delete_guild(guild_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -
 
 
 @router.get("/guilds/{guild_id}/channels")
-async def guild_channels(guild_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> list[dict[str, Any]]:
+async def guild_channels(
+    guild_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> list[dict[str, Any]]:
     return await views.guild_channels(ctx, actor, guild_id)
 
 
@@ -197,7 +211,9 @@ async def modify_my_member(
 
 
 @router.get("/guilds/{guild_id}/members/{user_id}")
-async def get_member(guild_id: SnowflakePath, user_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+async def get_member(
+    guild_id: SnowflakePath, user_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
     return await views.member(ctx, actor, guild_id, user_id)
 
 
@@ -211,7 +227,9 @@ async def modify_member(
     ctx: Ctx,
     reason: Reason,
 ) -> dict[str, Any]:
-    return await members.modify_member(ctx, actor, guild_id, user_id, body.model_dump(exclude_unset=True), reason)
+    return await members.modify_member(
+        ctx, actor, guild_id, user_id, body.model_dump(exclude_unset=True), reason
+    )
 
 
 @router.delete("/guilds/{guild_id}/members/{user_id}", status_code=204)
@@ -226,20 +244,32 @@ async def kick_member(
 @router.put("/guilds/{guild_id}/members/{user_id}/roles/{role_id}", status_code=204)
 @limit("members.roles", 10, 10, major="guild_id")
 async def add_member_role(
-    guild_id: SnowflakePath, user_id: SnowflakePath, role_id: SnowflakePath,
-    actor: CurrentActor, ctx: Ctx, reason: Reason,
+    guild_id: SnowflakePath,
+    user_id: SnowflakePath,
+    role_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
 ) -> Response:
-    await members.change_member_role(ctx, actor, guild_id, user_id, role_id, add=True, reason=reason)
+    await members.change_member_role(
+        ctx, actor, guild_id, user_id, role_id, add=True, reason=reason
+    )
     return Response(status_code=204)
 
 
 @router.delete("/guilds/{guild_id}/members/{user_id}/roles/{role_id}", status_code=204)
 @limit("members.roles", 10, 10, major="guild_id")
 async def remove_member_role(
-    guild_id: SnowflakePath, user_id: SnowflakePath, role_id: SnowflakePath,
-    actor: CurrentActor, ctx: Ctx, reason: Reason,
+    guild_id: SnowflakePath,
+    user_id: SnowflakePath,
+    role_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
 ) -> Response:
-    await members.change_member_role(ctx, actor, guild_id, user_id, role_id, add=False, reason=reason)
+    await members.change_member_role(
+        ctx, actor, guild_id, user_id, role_id, add=False, reason=reason
+    )
     return Response(status_code=204)
 
 
@@ -259,7 +289,9 @@ async def list_bans(
 
 
 @router.get("/guilds/{guild_id}/bans/{user_id}")
-async def get_ban(guild_id: SnowflakePath, user_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+async def get_ban(
+    guild_id: SnowflakePath, user_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
     return await views.ban(ctx, actor, guild_id, user_id)
 
 
@@ -307,14 +339,20 @@ class RoleSpec(Body):
 
 
 @router.get("/guilds/{guild_id}/roles")
-async def list_roles(guild_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> list[dict[str, Any]]:
+async def list_roles(
+    guild_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> list[dict[str, Any]]:
     return await views.roles(ctx, actor, guild_id)
 
 
 @router.post("/guilds/{guild_id}/roles")
 @limit("roles.create", 25, 60, major="guild_id")
 async def create_role(
-    guild_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason, body: RoleSpec | None = None
+    guild_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
+    body: RoleSpec | None = None,
 ) -> dict[str, Any]:
     spec = body.model_dump(exclude_none=True) if body is not None else {}
     return await roles.create_role(ctx, actor, guild_id, spec, reason)
@@ -334,18 +372,26 @@ async def role_positions(
     ctx: Ctx,
     reason: Reason,
 ) -> list[dict[str, Any]]:
-    return await roles.modify_positions(ctx, actor, guild_id, [m.model_dump() for m in body], reason)
+    return await roles.modify_positions(
+        ctx, actor, guild_id, [m.model_dump() for m in body], reason
+    )
 
 
 @router.get("/guilds/{guild_id}/roles/{role_id}")
-async def get_role(guild_id: SnowflakePath, role_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+async def get_role(
+    guild_id: SnowflakePath, role_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
     return await views.role(ctx, actor, guild_id, role_id)
 
 
 @router.patch("/guilds/{guild_id}/roles/{role_id}")
 @limit("roles.patch", 25, 60, major="guild_id")
 async def modify_role(
-    guild_id: SnowflakePath, role_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason,
+    guild_id: SnowflakePath,
+    role_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
     body: RoleSpec | None = None,
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True) if body is not None else {}
@@ -376,13 +422,19 @@ async def audit_log(
     limit: Annotated[int, Query(ge=1, le=limits.AUDIT_PAGE_MAX)] = 50,
 ) -> dict[str, Any]:
     return await views.audit_log(
-        ctx, actor, guild_id, user_id=user_id, action_type=action_type, before=before, after=after, limit=limit
+        ctx,
+        actor,
+        guild_id,
+        user_id=user_id,
+        action_type=action_type,
+        before=before,
+        after=after,
+        limit=limit,
     )
 
 
 @router.get("/guilds/{guild_id}/invites")
-async def guild_invites(guild_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> list[dict[str, Any]]:
+async def guild_invites(
+    guild_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> list[dict[str, Any]]:
     return await invites.list_invites(ctx, actor, guild_id=guild_id)
-
-
-

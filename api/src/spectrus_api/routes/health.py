@@ -21,6 +21,6 @@ async def live() -> dict[str, Any]:
 async def ready(ctx: Ctx) -> JSONResponse:
     try:
         await ctx.db.fetchval("SELECT 1")
-    except Exception:  # noqa: BLE001 - any failure means "not ready"
+    except Exception:
         return JSONResponse({"status": "database unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})

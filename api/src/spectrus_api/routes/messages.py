@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field, model_validator
+from spectrus_domain import limits, shapes, views
+from spectrus_domain.actions import messages
+from spectrus_domain.errors import invalid_form
 
 from spectrus_api.deps import Ctx, CurrentActor, Reason
 from spectrus_api.ratelimit import RateLimitedRoute, limit
 from spectrus_api.validation import Body, Snowflake, SnowflakePath, SnowflakeQuery, Text, Timestamp
-from spectrus_domain import limits, shapes, views
-from spectrus_domain.actions import messages
-from spectrus_domain.errors import invalid_form
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["messages"])
 
@@ -54,10 +54,15 @@ class Embed(Body):
     image: EmbedMedia | None = None
     thumbnail: EmbedMedia | None = None
     author: EmbedAuthor | None = None
-    fields: Annotated[list[EmbedField], Field(max_length=limits.EMBED_FIELDS_MAX)] = []
+    fields: list[EmbedField] = Field(default_factory=list, max_length=limits.EMBED_FIELDS_MAX)
 
     def total_chars(self) -> int:
-        parts = [self.title, self.description, self.footer and self.footer.text, self.author and self.author.name]
+        parts = [
+            self.title,
+            self.description,
+            self.footer and self.footer.text,
+            self.author and self.author.name,
+        ]
         parts += [f.name + f.value for f in self.fields]
         return sum(len(p) for p in parts if p)
 
@@ -112,13 +117,19 @@ async def list_messages(
     limit: Annotated[int, Query(ge=1, le=limits.MESSAGE_PAGE_MAX)] = 50,
 ) -> list[dict[str, Any]]:
     if sum(x is not None for x in (around, before, after)) > 1:
-        raise invalid_form("around", "BASE_TYPE_INVALID", "Only one of around, before and after may be given")
-    return await views.list_messages(ctx, actor, channel_id, before=before, after=after, around=around, limit=limit)
+        raise invalid_form(
+            "around", "BASE_TYPE_INVALID", "Only one of around, before and after may be given"
+        )
+    return await views.list_messages(
+        ctx, actor, channel_id, before=before, after=after, around=around, limit=limit
+    )
 
 
 @router.post("/channels/{channel_id}/messages")
 @limit("messages.create", 10, 5, major="channel_id")
-async def create_message(channel_id: SnowflakePath, body: NewMessage, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+async def create_message(
+    channel_id: SnowflakePath, body: NewMessage, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
     reference = body.message_reference.model_dump() if body.message_reference else None
     return await messages.create_message(
         ctx,
@@ -140,7 +151,9 @@ class BulkDelete(Body):
 
 @router.post("/channels/{channel_id}/messages/bulk-delete", status_code=204)
 @limit("messages.bulk_delete", 5, 5, major="channel_id")
-async def bulk_delete(channel_id: SnowflakePath, body: BulkDelete, actor: CurrentActor, ctx: Ctx, reason: Reason) -> Response:
+async def bulk_delete(
+    channel_id: SnowflakePath, body: BulkDelete, actor: CurrentActor, ctx: Ctx, reason: Reason
+) -> Response:
     await messages.bulk_delete(ctx, actor, channel_id, body.messages, reason)
     return Response(status_code=204)
 
@@ -161,62 +174,102 @@ async def pins_page(
 
 
 @router.get("/channels/{channel_id}/pins")
-async def pins_legacy(channel_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> list[dict[str, Any]]:
+async def pins_legacy(
+    channel_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> list[dict[str, Any]]:
     page, _ = await views.pins(ctx, actor, channel_id, before=None, limit=limits.PINS_PER_CHANNEL)
     return [m for _at, m in page]
 
 
-async def _pin(ctx: Any, actor: Any, channel_id: int, message_id: int, pinned: bool, reason: str | None) -> Response:
+async def _pin(
+    ctx: Any, actor: Any, channel_id: int, message_id: int, pinned: bool, reason: str | None
+) -> Response:
     await messages.set_pinned(ctx, actor, channel_id, message_id, pinned=pinned, reason=reason)
     return Response(status_code=204)
 
 
 @router.put("/channels/{channel_id}/messages/pins/{message_id}", status_code=204)
 @limit("pins", 5, 5, major="channel_id")
-async def pin(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason) -> Response:
+async def pin(
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
+) -> Response:
     return await _pin(ctx, actor, channel_id, message_id, True, reason)
 
 
 @router.delete("/channels/{channel_id}/messages/pins/{message_id}", status_code=204)
 @limit("pins", 5, 5, major="channel_id")
-async def unpin(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason) -> Response:
+async def unpin(
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
+) -> Response:
     return await _pin(ctx, actor, channel_id, message_id, False, reason)
 
 
 @router.put("/channels/{channel_id}/pins/{message_id}", status_code=204)
 @limit("pins", 5, 5, major="channel_id")
-async def pin_legacy(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason) -> Response:
+async def pin_legacy(
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
+) -> Response:
     return await _pin(ctx, actor, channel_id, message_id, True, reason)
 
 
 @router.delete("/channels/{channel_id}/pins/{message_id}", status_code=204)
 @limit("pins", 5, 5, major="channel_id")
-async def unpin_legacy(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason) -> Response:
+async def unpin_legacy(
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
+) -> Response:
     return await _pin(ctx, actor, channel_id, message_id, False, reason)
 
 
 @router.get("/channels/{channel_id}/messages/{message_id}")
-async def get_message(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+async def get_message(
+    channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
     return await views.get_message(ctx, actor, channel_id, message_id)
 
 
 @router.patch("/channels/{channel_id}/messages/{message_id}")
 @limit("messages.edit", 10, 5, major="channel_id")
 async def edit_message(
-    channel_id: SnowflakePath, message_id: SnowflakePath, body: MessagePatch, actor: CurrentActor, ctx: Ctx
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    body: MessagePatch,
+    actor: CurrentActor,
+    ctx: Ctx,
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True, exclude={"embeds"})
     if "embeds" in body.model_fields_set:
         changes["embeds"] = [e.stored() for e in body.embeds or []]
     if sum(e.total_chars() for e in body.embeds or []) > limits.EMBED_TOTAL_CHARS:
-        raise invalid_form("embeds", "BASE_TYPE_MAX_LENGTH", "Embed size exceeds maximum size of 6000")
+        raise invalid_form(
+            "embeds", "BASE_TYPE_MAX_LENGTH", "Embed size exceeds maximum size of 6000"
+        )
     return await messages.edit_message(ctx, actor, channel_id, message_id, changes)
 
 
 @router.delete("/channels/{channel_id}/messages/{message_id}", status_code=204)
 @limit("messages.delete", 10, 1, major="channel_id")
 async def delete_message(
-    channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx, reason: Reason
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    reason: Reason,
 ) -> Response:
     await messages.delete_message(ctx, actor, channel_id, message_id, reason)
     return Response(status_code=204)
@@ -228,26 +281,42 @@ async def delete_message(
 @router.put("/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", status_code=204)
 @limit("reactions", 10, 1, major="channel_id")
 async def add_reaction(
-    channel_id: SnowflakePath, message_id: SnowflakePath, emoji: Emoji, actor: CurrentActor, ctx: Ctx
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    emoji: Emoji,
+    actor: CurrentActor,
+    ctx: Ctx,
 ) -> Response:
     await messages.add_reaction(ctx, actor, channel_id, message_id, emoji)
     return Response(status_code=204)
 
 
-@router.delete("/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", status_code=204)
+@router.delete(
+    "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", status_code=204
+)
 @limit("reactions", 10, 1, major="channel_id")
 async def remove_own_reaction(
-    channel_id: SnowflakePath, message_id: SnowflakePath, emoji: Emoji, actor: CurrentActor, ctx: Ctx
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    emoji: Emoji,
+    actor: CurrentActor,
+    ctx: Ctx,
 ) -> Response:
     await messages.remove_reaction(ctx, actor, channel_id, message_id, emoji, actor.user_id)
     return Response(status_code=204)
 
 
-@router.delete("/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/{user_id}", status_code=204)
+@router.delete(
+    "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/{user_id}", status_code=204
+)
 @limit("reactions", 10, 1, major="channel_id")
 async def remove_user_reaction(
-    channel_id: SnowflakePath, message_id: SnowflakePath, emoji: Emoji, user_id: SnowflakePath,
-    actor: CurrentActor, ctx: Ctx,
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    emoji: Emoji,
+    user_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
 ) -> Response:
     await messages.remove_reaction(ctx, actor, channel_id, message_id, emoji, user_id)
     return Response(status_code=204)
@@ -262,7 +331,7 @@ async def reaction_users(
     ctx: Ctx,
     after: Annotated[int, Query(ge=0, le=(1 << 63) - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=limits.REACTION_USERS_PAGE_MAX)] = 25,
-    type: Annotated[int, Query(ge=0, le=1)] = 0,  # noqa: A002 - Discord's parameter name
+    type: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> list[dict[str, Any]]:
     return await views.reaction_users(
         ctx, actor, channel_id, message_id, emoji, after=after, limit=limit, burst=type == 1
@@ -272,7 +341,11 @@ async def reaction_users(
 @router.delete("/channels/{channel_id}/messages/{message_id}/reactions/{emoji}", status_code=204)
 @limit("reactions.clear", 5, 1, major="channel_id")
 async def clear_emoji(
-    channel_id: SnowflakePath, message_id: SnowflakePath, emoji: Emoji, actor: CurrentActor, ctx: Ctx
+    channel_id: SnowflakePath,
+    message_id: SnowflakePath,
+    emoji: Emoji,
+    actor: CurrentActor,
+    ctx: Ctx,
 ) -> Response:
     await messages.clear_reactions(ctx, actor, channel_id, message_id, emoji)
     return Response(status_code=204)
@@ -280,8 +353,8 @@ async def clear_emoji(
 
 @router.delete("/channels/{channel_id}/messages/{message_id}/reactions", status_code=204)
 @limit("reactions.clear", 5, 1, major="channel_id")
-async def clear_all(channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx) -> Response:
+async def clear_all(
+    channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> Response:
     await messages.clear_reactions(ctx, actor, channel_id, message_id, None)
     return Response(status_code=204)
-
-

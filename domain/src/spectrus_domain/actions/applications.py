@@ -16,15 +16,16 @@ from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.permissions import ALL_PERMISSIONS, Permission
+from spectrus_domain.storage.db import Connection, Executor
 
 
-async def render(conn: asyncpg.Connection | asyncpg.Pool, row: Any) -> dict[str, Any]:
+async def render(conn: Executor, row: Any) -> dict[str, Any]:
     owner = await queries.user_row(conn, row["owner_id"])
     bot = await queries.user_row(conn, row["bot_user_id"])
     return shapes.application(row, owner, bot)
 
 
-async def _application(conn: asyncpg.Connection | asyncpg.Pool, application_id: int) -> asyncpg.Record:
+async def _application(conn: Executor, application_id: int) -> asyncpg.Record:
     row = await conn.fetchrow("SELECT * FROM applications WHERE id = $1", application_id)
     if row is None:
         raise DomainError(Error.UNKNOWN_APPLICATION)
@@ -39,10 +40,12 @@ async def create_application(
     # As on Discord, the application and its bot user share one id.
     app_id = ctx.ids.next()
 
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         await conn.execute(
             "INSERT INTO users (id, username, bot, created_at) VALUES ($1, $2, true, $3)",
-            app_id, name, ctx.now(),
+            app_id,
+            name,
+            ctx.now(),
         )
         # The key that would verify interaction webhooks; Spectrus sends none yet.
         verify_key = secrets.token_hex(32)
@@ -50,7 +53,12 @@ async def create_application(
             """INSERT INTO applications (id, name, description, owner_id, bot_user_id, verify_key,
                                          created_at)
                VALUES ($1, $2, $3, $4, $1, $5, $6) RETURNING *""",
-            app_id, name, description, actor.user_id, verify_key, ctx.now(),
+            app_id,
+            name,
+            description,
+            actor.user_id,
+            verify_key,
+            ctx.now(),
         )
         return await render(conn, row)
 
@@ -82,20 +90,24 @@ async def current_application(ctx: Context, actor: Actor) -> dict[str, Any]:
 async def reset_bot_token(ctx: Context, actor: Actor, application_id: int) -> str:
     """A new bot token; every earlier one stops working at once."""
 
-    async def body(conn: asyncpg.Connection) -> str:
+    async def body(conn: Connection) -> str:
         row = await _application(conn, application_id)
         if row["owner_id"] != actor.user_id:
             raise DomainError(Error.MISSING_ACCESS)
         bot_id = row["bot_user_id"]
         await conn.execute(
             "UPDATE auth_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-            bot_id, ctx.now(),
+            bot_id,
+            ctx.now(),
         )
         token = credentials.new_token(bot_id)
         await conn.execute(
             """INSERT INTO auth_tokens (id, user_id, kind, token_hash, created_at, last_used_at)
                VALUES ($1, $2, 'bot', $3, $4, $4)""",
-            ctx.ids.next(), bot_id, credentials.token_hash(token), ctx.now(),
+            ctx.ids.next(),
+            bot_id,
+            credentials.token_hash(token),
+            ctx.now(),
         )
         return token
 
@@ -116,7 +128,7 @@ async def authorize_bot(
     if actor.bot:
         raise DomainError(Error.BOTS_CANNOT_USE)
 
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         app = await _application(conn, client_id)
         if not app["bot_public"] and app["owner_id"] != actor.user_id:
             raise invalid_form("client_id", "APPLICATION_NOT_PUBLIC", "This bot is private")
@@ -132,18 +144,34 @@ async def authorize_bot(
             await conn.execute(
                 """INSERT INTO roles (id, guild_id, name, position, permissions, managed, bot_id)
                    VALUES ($1, $2, $3, 1, $4, true, $5)""",
-                role_id, guild_id, app["name"], bits, bot_id,
+                role_id,
+                guild_id,
+                app["name"],
+                bits,
+                bot_id,
             )
             await conn.execute(
                 "INSERT INTO member_roles (guild_id, user_id, role_id) VALUES ($1, $2, $3)",
-                guild_id, bot_id, role_id,
+                guild_id,
+                bot_id,
+                role_id,
             )
             role = shapes.role(await queries.role_row(conn, guild_id, role_id))
-            await events.emit_guild(conn, guild_id, "GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role})
+            await events.emit_guild(
+                conn, guild_id, "GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role}
+            )
             member = await queries.member(conn, guild_id, bot_id)
-            await events.emit_guild(conn, guild_id, "GUILD_MEMBER_UPDATE", {**member, "guild_id": str(guild_id)})
+            await events.emit_guild(
+                conn, guild_id, "GUILD_MEMBER_UPDATE", {**member, "guild_id": str(guild_id)}
+            )
         await audit.record(
-            conn, ctx.ids, guild_id, actor.user_id, AuditAction.BOT_ADD, target_id=bot_id, reason=reason
+            conn,
+            ctx.ids,
+            guild_id,
+            actor.user_id,
+            AuditAction.BOT_ADD,
+            target_id=bot_id,
+            reason=reason,
         )
 
     await ctx.db.write(body)

@@ -12,6 +12,7 @@ from spectrus_domain import credentials, events, shapes
 from spectrus_domain.access import Actor
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, field_error, merge_field_errors
+from spectrus_domain.storage.db import Connection, one
 
 # Recording every request's use of a token would turn reads into writes; once a minute
 # is precise enough for "last used".
@@ -43,7 +44,9 @@ class Authenticated:
 
 def _invalid_login() -> DomainError:
     errors = field_error("login", "INVALID_LOGIN", "Login or password is invalid.")
-    merge_field_errors(errors, field_error("password", "INVALID_LOGIN", "Login or password is invalid."))
+    merge_field_errors(
+        errors, field_error("password", "INVALID_LOGIN", "Login or password is invalid.")
+    )
     return DomainError(Error.INVALID_FORM_BODY, errors=errors)
 
 
@@ -59,7 +62,7 @@ def username_taken() -> DomainError:
 
 
 async def _open_session(
-    ctx: Context, conn: asyncpg.Connection, user_id: int, client_info: str
+    ctx: Context, conn: Connection, user_id: int, client_info: str
 ) -> TokenPair:
     now = ctx.now()
     token = credentials.new_token(user_id)
@@ -94,7 +97,7 @@ async def register(
     password_hash = await credentials.hash_password(password)
     user_id = ctx.ids.next()
 
-    async def body(conn: asyncpg.Connection) -> TokenPair:
+    async def body(conn: Connection) -> TokenPair:
         try:
             async with conn.transaction():  # a savepoint, so a taken name is a clean error
                 await conn.execute(
@@ -121,14 +124,19 @@ async def login(ctx: Context, *, login: str, password: str, client_info: str = "
         login,
     )
     stored = row["password_hash"] if row is not None else None
-    if not await credentials.verify_password(stored, password) or row is None:
+    # verify_password(None, ...) costs as much as a wrong password: no user enumeration.
+    if not await credentials.verify_password(stored, password) or row is None or stored is None:
         raise _invalid_login()
     user_id = int(row["id"])
-    new_hash = await credentials.hash_password(password) if credentials.needs_rehash(stored) else None
+    new_hash = (
+        await credentials.hash_password(password) if credentials.needs_rehash(stored) else None
+    )
 
-    async def body(conn: asyncpg.Connection) -> TokenPair:
+    async def body(conn: Connection) -> TokenPair:
         if new_hash is not None:
-            await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, new_hash)
+            await conn.execute(
+                "UPDATE users SET password_hash = $2 WHERE id = $1", user_id, new_hash
+            )
         return await _open_session(ctx, conn, user_id, client_info)
 
     return await ctx.db.write(body)
@@ -140,7 +148,7 @@ async def refresh(ctx: Context, refresh_token: str) -> TokenPair:
     digest = credentials.token_hash(refresh_token)
     now = ctx.now()
 
-    async def body(conn: asyncpg.Connection) -> TokenPair | None:
+    async def body(conn: Connection) -> TokenPair | None:
         row = await conn.fetchrow(
             """SELECT * FROM auth_tokens WHERE kind = 'session' AND revoked_at IS NULL
                AND (refresh_hash = $1 OR prev_refresh_hash = $1) FOR UPDATE""",
@@ -150,7 +158,9 @@ async def refresh(ctx: Context, refresh_token: str) -> TokenPair:
             raise DomainError(Error.UNAUTHORIZED)
         if row["refresh_hash"] != digest:
             # Reused: revoke, and let the revocation commit before refusing.
-            await conn.execute("UPDATE auth_tokens SET revoked_at = $2 WHERE id = $1", row["id"], now)
+            await conn.execute(
+                "UPDATE auth_tokens SET revoked_at = $2 WHERE id = $1", row["id"], now
+            )
             return None
         if row["refresh_expires_at"] <= now:
             raise DomainError(Error.UNAUTHORIZED)
@@ -198,7 +208,9 @@ async def authenticate(ctx: Context, authorization: str) -> Authenticated:
     if row["bot"] != want_bot:
         raise DomainError(Error.UNAUTHORIZED)
     if now - row["last_used_at"] > _TOUCH_INTERVAL:
-        await ctx.db.execute("UPDATE auth_tokens SET last_used_at = $2 WHERE id = $1", row["id"], now)
+        await ctx.db.execute(
+            "UPDATE auth_tokens SET last_used_at = $2 WHERE id = $1", row["id"], now
+        )
     return Authenticated(Actor(int(row["user_id"]), bool(row["bot"])), int(row["id"]), row["kind"])
 
 
@@ -252,8 +264,10 @@ async def change_password(
         )
     new_hash = await credentials.hash_password(new_password)
 
-    async def body(conn: asyncpg.Connection) -> TokenPair:
-        await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", actor.user_id, new_hash)
+    async def body(conn: Connection) -> TokenPair:
+        await conn.execute(
+            "UPDATE users SET password_hash = $2 WHERE id = $1", actor.user_id, new_hash
+        )
         await conn.execute(
             """UPDATE auth_tokens SET revoked_at = $2
                WHERE user_id = $1 AND kind = 'session' AND revoked_at IS NULL""",
@@ -268,7 +282,7 @@ async def change_password(
 async def update_profile(ctx: Context, actor: Actor, changes: dict[str, Any]) -> dict[str, Any]:
     """``PATCH /users/@me`` for ``username`` and ``global_name``; emits USER_UPDATE."""
 
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         if "username" in changes and actor.bot:
             raise DomainError(Error.INVALID_ACCOUNT_TYPE)
         fields = {k: changes[k] for k in ("username", "global_name") if k in changes}
@@ -281,11 +295,11 @@ async def update_profile(ctx: Context, actor: Actor, changes: dict[str, Any]) ->
                     )
             except asyncpg.UniqueViolationError:
                 raise username_taken() from None
-        row = await conn.fetchrow("SELECT * FROM users WHERE id = $1", actor.user_id)
-        data = shapes.current_user(row)
+        data = shapes.current_user(
+            await one(conn, "SELECT * FROM users WHERE id = $1", actor.user_id)
+        )
         if fields:
             await events.emit_user(conn, actor.user_id, "USER_UPDATE", data)
         return data
 
     return await ctx.db.write(body)
-

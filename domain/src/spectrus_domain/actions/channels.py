@@ -19,6 +19,7 @@ from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.permissions import ALL_PERMISSIONS, OVERWRITE_ROLE, Permission
+from spectrus_domain.storage.db import Connection, one
 
 CHANNEL_EDITABLE = (
     "name",
@@ -35,31 +36,39 @@ CHANNEL_EDITABLE = (
 _FIELDS_BY_TYPE = {
     shapes.CHANNEL_TEXT: {"name", "topic", "position", "nsfw", "rate_limit_per_user", "parent_id"},
     shapes.CHANNEL_VOICE: {
-        "name", "position", "nsfw", "rate_limit_per_user", "bitrate", "user_limit", "parent_id",
+        "name",
+        "position",
+        "nsfw",
+        "rate_limit_per_user",
+        "bitrate",
+        "user_limit",
+        "parent_id",
         "rtc_region",
     },
     shapes.CHANNEL_CATEGORY: {"name", "position", "nsfw"},
 }
 
 
-async def emit_channel(conn: asyncpg.Connection, event: str, channel_id: int) -> dict[str, Any]:
+async def emit_channel(conn: Connection, event: str, channel_id: int) -> dict[str, Any]:
     data = await queries.channel(conn, channel_id)
     await events.emit_guild(conn, int(data["guild_id"]), event, data, channel_id=channel_id)
     return data
 
 
-async def _check_parent(conn: asyncpg.Connection, guild_id: int, parent_id: int | None) -> None:
+async def _check_parent(conn: Connection, guild_id: int, parent_id: int | None) -> None:
     if parent_id is None:
         return
     kind = await conn.fetchval(
         "SELECT type FROM channels WHERE id = $1 AND guild_id = $2", parent_id, guild_id
     )
     if kind != shapes.CHANNEL_CATEGORY:
-        raise invalid_form("parent_id", "CHANNEL_PARENT_INVALID", "Parent must be a category of this guild")
+        raise invalid_form(
+            "parent_id", "CHANNEL_PARENT_INVALID", "Parent must be a category of this guild"
+        )
 
 
 async def _check_overwrites(
-    conn: asyncpg.Connection, guild: GuildAccess, bits_held: int, overwrites: list[dict[str, Any]]
+    conn: Connection, guild: GuildAccess, bits_held: int, overwrites: list[dict[str, Any]]
 ) -> None:
     """Overwrites need MANAGE_ROLES, may only move bits the actor holds, and must target
     a role of the guild or an existing user."""
@@ -79,12 +88,14 @@ async def _check_overwrites(
         else:
             ok = await conn.fetchval("SELECT true FROM users WHERE id = $1", ow["id"])
         if not ok:
-            raise invalid_form(f"permission_overwrites.{i}.id", "UNKNOWN_TARGET", "Unknown role or user")
+            raise invalid_form(
+                f"permission_overwrites.{i}.id", "UNKNOWN_TARGET", "Unknown role or user"
+            )
 
 
 async def _write_overwrites(
     ctx: Context,
-    conn: asyncpg.Connection,
+    conn: Connection,
     guild_id: int,
     actor: Actor,
     channel_id: int,
@@ -101,7 +112,11 @@ async def _write_overwrites(
     changed = False
     for ow in wanted:
         old = current.pop(ow["id"], None)
-        if old is not None and (old["type"], old["allow"], old["deny"]) == (ow["type"], ow["allow"], ow["deny"]):
+        if old is not None and (old["type"], old["allow"], old["deny"]) == (
+            ow["type"],
+            ow["allow"],
+            ow["deny"],
+        ):
             continue
         await conn.execute(
             """INSERT INTO overwrites (channel_id, target_id, type, allow, deny)
@@ -122,7 +137,11 @@ async def _write_overwrites(
             action = AuditAction.CHANNEL_OVERWRITE_UPDATE
             before = {"allow": str(old["allow"]), "deny": str(old["deny"])}
         await audit.record(
-            conn, ctx.ids, guild_id, actor.user_id, action,
+            conn,
+            ctx.ids,
+            guild_id,
+            actor.user_id,
+            action,
             target_id=channel_id,
             changes=audit.diff(before, after),
             options={"id": str(ow["id"]), "type": str(ow["type"])},
@@ -138,7 +157,7 @@ async def _write_overwrites(
 
 async def _delete_overwrite_row(
     ctx: Context,
-    conn: asyncpg.Connection,
+    conn: Connection,
     guild_id: int,
     actor: Actor,
     channel_id: int,
@@ -146,13 +165,24 @@ async def _delete_overwrite_row(
     reason: str | None,
 ) -> None:
     await conn.execute(
-        "DELETE FROM overwrites WHERE channel_id = $1 AND target_id = $2", channel_id, old["target_id"]
+        "DELETE FROM overwrites WHERE channel_id = $1 AND target_id = $2",
+        channel_id,
+        old["target_id"],
     )
     await audit.record(
-        conn, ctx.ids, guild_id, actor.user_id, AuditAction.CHANNEL_OVERWRITE_DELETE,
+        conn,
+        ctx.ids,
+        guild_id,
+        actor.user_id,
+        AuditAction.CHANNEL_OVERWRITE_DELETE,
         target_id=channel_id,
         changes=audit.diff(
-            {"id": str(old["target_id"]), "type": old["type"], "allow": str(old["allow"]), "deny": str(old["deny"])},
+            {
+                "id": str(old["target_id"]),
+                "type": old["type"],
+                "allow": str(old["allow"]),
+                "deny": str(old["deny"]),
+            },
             {},
         ),
         options={"id": str(old["target_id"]), "type": str(old["type"])},
@@ -163,7 +193,7 @@ async def _delete_overwrite_row(
 async def create_channel(
     ctx: Context, actor: Actor, guild_id: int, spec: dict[str, Any], reason: str | None
 ) -> dict[str, Any]:
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         guild.require(Permission.MANAGE_CHANNELS)
         kind = spec.get("type", shapes.CHANNEL_TEXT)
@@ -205,7 +235,11 @@ async def create_channel(
             ctx.now(),
         )
         await audit.record(
-            conn, ctx.ids, guild_id, actor.user_id, AuditAction.CHANNEL_CREATE,
+            conn,
+            ctx.ids,
+            guild_id,
+            actor.user_id,
+            AuditAction.CHANNEL_CREATE,
             target_id=channel_id,
             changes=audit.diff({}, {"name": spec["name"], "type": kind}),
             reason=reason,
@@ -219,7 +253,7 @@ async def create_channel(
 
 
 async def _channel_for_edit(
-    ctx: Context, conn: asyncpg.Connection, actor: Actor, channel_id: int
+    ctx: Context, conn: Connection, actor: Actor, channel_id: int
 ) -> tuple[ChannelAccess, GuildAccess]:
     access = await channel_access(conn, channel_id, actor.user_id, ctx.now(), lock=True)
     if access.guild is None:
@@ -230,7 +264,7 @@ async def _channel_for_edit(
 async def modify_channel(
     ctx: Context, actor: Actor, channel_id: int, changes: dict[str, Any], reason: str | None
 ) -> dict[str, Any]:
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now(), lock=True)
         if access.guild is None:
             return await _modify_group_dm(conn, access, changes)
@@ -243,12 +277,20 @@ async def modify_channel(
             raise invalid_form("name", "BASE_TYPE_REQUIRED", "This field is required")
         if "parent_id" in fields:
             await _check_parent(conn, guild.guild_id, fields["parent_id"])
-        for key, default in (("rate_limit_per_user", 0), ("bitrate", 64_000), ("user_limit", 0), ("nsfw", False), ("position", 0)):
+        for key, default in (
+            ("rate_limit_per_user", 0),
+            ("bitrate", 64_000),
+            ("user_limit", 0),
+            ("nsfw", False),
+            ("position", 0),
+        ):
             if key in fields and fields[key] is None:
                 fields[key] = default
         if fields:
             sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=2))
-            await conn.execute(f"UPDATE channels SET {sets} WHERE id = $1", channel_id, *fields.values())
+            await conn.execute(
+                f"UPDATE channels SET {sets} WHERE id = $1", channel_id, *fields.values()
+            )
         overwrites_changed = False
         if changes.get("permission_overwrites") is not None:
             wanted = changes["permission_overwrites"]
@@ -256,7 +298,7 @@ async def modify_channel(
             overwrites_changed = await _write_overwrites(
                 ctx, conn, guild.guild_id, actor, channel_id, wanted, reason, replace=True
             )
-        new_row = await conn.fetchrow("SELECT * FROM channels WHERE id = $1", channel_id)
+        new_row = await one(conn, "SELECT * FROM channels WHERE id = $1", channel_id)
         changed = audit.diff({k: row[k] for k in fields}, {k: new_row[k] for k in fields})
         if changed:
             for c in changed:
@@ -264,8 +306,14 @@ async def modify_channel(
                     if c["key"] == "parent_id" and side in c:
                         c[side] = str(c[side])
             await audit.record(
-                conn, ctx.ids, guild.guild_id, actor.user_id, AuditAction.CHANNEL_UPDATE,
-                target_id=channel_id, changes=changed, reason=reason,
+                conn,
+                ctx.ids,
+                guild.guild_id,
+                actor.user_id,
+                AuditAction.CHANNEL_UPDATE,
+                target_id=channel_id,
+                changes=changed,
+                reason=reason,
             )
         if changed or overwrites_changed:
             return await emit_channel(conn, "CHANNEL_UPDATE", channel_id)
@@ -275,7 +323,7 @@ async def modify_channel(
 
 
 async def _modify_group_dm(
-    conn: asyncpg.Connection, access: ChannelAccess, changes: dict[str, Any]
+    conn: Connection, access: ChannelAccess, changes: dict[str, Any]
 ) -> dict[str, Any]:
     if access.channel["type"] != shapes.CHANNEL_GROUP_DM:
         raise DomainError(Error.INVALID_CHANNEL_TYPE)
@@ -285,7 +333,11 @@ async def _modify_group_dm(
         )
     data = await queries.channel(conn, access.channel_id)
     await events.emit(
-        conn, "CHANNEL_UPDATE", data, stream_id=access.channel_id, channel_id=access.channel_id,
+        conn,
+        "CHANNEL_UPDATE",
+        data,
+        stream_id=access.channel_id,
+        channel_id=access.channel_id,
         user_ids=[int(u["id"]) for u in data["recipients"]],
     )
     return data
@@ -294,7 +346,7 @@ async def _modify_group_dm(
 async def delete_channel(
     ctx: Context, actor: Actor, channel_id: int, reason: str | None
 ) -> dict[str, Any]:
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now(), lock=True)
         if access.guild is None:
             return await leave_private_channel(ctx, conn, access, actor)
@@ -319,9 +371,18 @@ async def delete_channel(
         )
         if cleared:
             guild_data = await queries.guild(conn, guild.guild_id)
-            await events.emit_guild(conn, guild.guild_id, "GUILD_UPDATE", {**guild_data, "guild_id": str(guild.guild_id)})
+            await events.emit_guild(
+                conn,
+                guild.guild_id,
+                "GUILD_UPDATE",
+                {**guild_data, "guild_id": str(guild.guild_id)},
+            )
         await audit.record(
-            conn, ctx.ids, guild.guild_id, actor.user_id, AuditAction.CHANNEL_DELETE,
+            conn,
+            ctx.ids,
+            guild.guild_id,
+            actor.user_id,
+            AuditAction.CHANNEL_DELETE,
             target_id=channel_id,
             changes=audit.diff({"name": data["name"], "type": data["type"]}, {}),
             reason=reason,
@@ -336,7 +397,7 @@ async def modify_positions(
 ) -> None:
     """``PATCH /guilds/{id}/channels``: new positions, parents, and permission sync."""
 
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         guild.require(Permission.MANAGE_CHANNELS)
         ids = [m["id"] for m in moves]
@@ -361,7 +422,9 @@ async def modify_positions(
                 sets["parent_id"] = move["parent_id"]
             if sets:
                 cols = ", ".join(f"{k} = ${n}" for n, k in enumerate(sets, start=2))
-                await conn.execute(f"UPDATE channels SET {cols} WHERE id = $1", move["id"], *sets.values())
+                await conn.execute(
+                    f"UPDATE channels SET {cols} WHERE id = $1", move["id"], *sets.values()
+                )
             parent = sets.get("parent_id", row["parent_id"])
             synced = False
             if move.get("lock_permissions") and parent is not None:
@@ -370,8 +433,14 @@ async def modify_positions(
                     parent,
                 )
                 synced = await _write_overwrites(
-                    ctx, conn, guild_id, actor, move["id"], [dict(r) for r in parent_overwrites],
-                    reason, replace=True,
+                    ctx,
+                    conn,
+                    guild_id,
+                    actor,
+                    move["id"],
+                    [dict(r) for r in parent_overwrites],
+                    reason,
+                    replace=True,
                 )
             if sets or synced:
                 await emit_channel(conn, "CHANNEL_UPDATE", move["id"])
@@ -386,7 +455,7 @@ async def put_overwrite(
     overwrite: dict[str, Any],
     reason: str | None,
 ) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access, guild = await _channel_for_edit(ctx, conn, actor, channel_id)
         await _check_overwrites(conn, guild, access.permissions, [overwrite])
         if await _write_overwrites(
@@ -400,11 +469,13 @@ async def put_overwrite(
 async def delete_overwrite(
     ctx: Context, actor: Actor, channel_id: int, target_id: int, reason: str | None
 ) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access, guild = await _channel_for_edit(ctx, conn, actor, channel_id)
         access.require(Permission.MANAGE_ROLES)
         old = await conn.fetchrow(
-            "SELECT * FROM overwrites WHERE channel_id = $1 AND target_id = $2", channel_id, target_id
+            "SELECT * FROM overwrites WHERE channel_id = $1 AND target_id = $2",
+            channel_id,
+            target_id,
         )
         if old is None:
             return  # Discord answers 204 for an absent overwrite too

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from spectrus_domain import events, limits, queries, shapes
 from spectrus_domain.access import Actor, ChannelAccess, channel_access
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error
+from spectrus_domain.storage.db import Connection
 
 SHARES_A_GUILD = """
 SELECT true FROM members a JOIN members b ON a.guild_id = b.guild_id
@@ -21,7 +20,7 @@ WHERE a.user_id = $1 AND b.user_id = $2 LIMIT 1
 """
 
 
-async def recipients_of(conn: asyncpg.Connection, channel_id: int) -> list[int]:
+async def recipients_of(conn: Connection, channel_id: int) -> list[int]:
     rows = await conn.fetch(
         "SELECT user_id FROM channel_recipients WHERE channel_id = $1 ORDER BY user_id", channel_id
     )
@@ -29,11 +28,21 @@ async def recipients_of(conn: asyncpg.Connection, channel_id: int) -> list[int]:
 
 
 async def emit_private(
-    conn: asyncpg.Connection, channel_id: int, event: str, data: dict[str, Any],
-    *, user_ids: list[int] | None = None, channel_seq: int | None = None,
+    conn: Connection,
+    channel_id: int,
+    event: str,
+    data: dict[str, Any],
+    *,
+    user_ids: list[int] | None = None,
+    channel_seq: int | None = None,
 ) -> None:
     await events.emit(
-        conn, event, data, stream_id=channel_id, channel_id=channel_id, channel_seq=channel_seq,
+        conn,
+        event,
+        data,
+        stream_id=channel_id,
+        channel_id=channel_id,
+        channel_seq=channel_seq,
         user_ids=user_ids if user_ids is not None else await recipients_of(conn, channel_id),
     )
 
@@ -41,7 +50,7 @@ async def emit_private(
 async def open_dm(ctx: Context, actor: Actor, recipient_id: int) -> dict[str, Any]:
     """The one DM channel between ``actor`` and ``recipient_id``, created if needed."""
 
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         await queries.user_row(conn, recipient_id)
         if recipient_id == actor.user_id:
             raise DomainError(Error.CANNOT_MESSAGE_USER)
@@ -54,12 +63,16 @@ async def open_dm(ctx: Context, actor: Actor, recipient_id: int) -> dict[str, An
         channel_id = ctx.ids.next()
         await conn.execute(
             "INSERT INTO channels (id, type, created_at) VALUES ($1, $2, $3)",
-            channel_id, shapes.CHANNEL_DM, ctx.now(),
+            channel_id,
+            shapes.CHANNEL_DM,
+            ctx.now(),
         )
         inserted = await conn.fetchval(
             """INSERT INTO dm_pairs (user_low, user_high, channel_id) VALUES ($1, $2, $3)
                ON CONFLICT DO NOTHING RETURNING true""",
-            low, high, channel_id,
+            low,
+            high,
+            channel_id,
         )
         if not inserted:  # opened concurrently by the other side: use theirs
             await conn.execute("DELETE FROM channels WHERE id = $1", channel_id)
@@ -79,9 +92,7 @@ async def open_dm(ctx: Context, actor: Actor, recipient_id: int) -> dict[str, An
     return await ctx.db.write(body)
 
 
-async def _private_channel_view(
-    conn: asyncpg.Connection, channel_id: int, viewer: int
-) -> dict[str, Any]:
+async def _private_channel_view(conn: Connection, channel_id: int, viewer: int) -> dict[str, Any]:
     """Discord lists the other recipients only, never the viewer."""
     data = await queries.channel(conn, channel_id)
     data["recipients"] = [u for u in data["recipients"] if u["id"] != str(viewer)]
@@ -97,13 +108,17 @@ async def create_group_dm(
     if len(others) + 1 > limits.GROUP_DM_RECIPIENTS:
         raise DomainError(Error.MAX_RECIPIENTS)
 
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         for user_id in others:
             await _require_reachable(conn, actor.user_id, user_id)
         channel_id = ctx.ids.next()
         await conn.execute(
             "INSERT INTO channels (id, type, name, owner_id, created_at) VALUES ($1, $2, $3, $4, $5)",
-            channel_id, shapes.CHANNEL_GROUP_DM, name, actor.user_id, ctx.now(),
+            channel_id,
+            shapes.CHANNEL_GROUP_DM,
+            name,
+            actor.user_id,
+            ctx.now(),
         )
         await conn.executemany(
             "INSERT INTO channel_recipients (channel_id, user_id) VALUES ($1, $2)",
@@ -116,7 +131,7 @@ async def create_group_dm(
     return await ctx.db.write(body)
 
 
-async def _require_reachable(conn: asyncpg.Connection, actor_id: int, user_id: int) -> None:
+async def _require_reachable(conn: Connection, actor_id: int, user_id: int) -> None:
     """People can be put in a DM by those they share a guild with (we have no friends
     list), which keeps strangers from opening conversations."""
     await queries.user_row(conn, user_id)
@@ -125,7 +140,7 @@ async def _require_reachable(conn: asyncpg.Connection, actor_id: int, user_id: i
 
 
 async def add_recipient(ctx: Context, actor: Actor, channel_id: int, user_id: int) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now(), lock=True)
         if access.channel["type"] != shapes.CHANNEL_GROUP_DM:
             raise DomainError(Error.INVALID_CHANNEL_TYPE)
@@ -136,19 +151,27 @@ async def add_recipient(ctx: Context, actor: Actor, channel_id: int, user_id: in
         if len(current) >= limits.GROUP_DM_RECIPIENTS:
             raise DomainError(Error.MAX_RECIPIENTS)
         await conn.execute(
-            "INSERT INTO channel_recipients (channel_id, user_id) VALUES ($1, $2)", channel_id, user_id
+            "INSERT INTO channel_recipients (channel_id, user_id) VALUES ($1, $2)",
+            channel_id,
+            user_id,
         )
         user = await queries.user(conn, user_id)
-        await emit_private(conn, channel_id, "CHANNEL_RECIPIENT_ADD", {"channel_id": str(channel_id), "user": user})
         await emit_private(
-            conn, channel_id, "CHANNEL_CREATE", await queries.channel(conn, channel_id), user_ids=[user_id]
+            conn, channel_id, "CHANNEL_RECIPIENT_ADD", {"channel_id": str(channel_id), "user": user}
+        )
+        await emit_private(
+            conn,
+            channel_id,
+            "CHANNEL_CREATE",
+            await queries.channel(conn, channel_id),
+            user_ids=[user_id],
         )
 
     await ctx.db.write(body)
 
 
 async def remove_recipient(ctx: Context, actor: Actor, channel_id: int, user_id: int) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now(), lock=True)
         if access.channel["type"] != shapes.CHANNEL_GROUP_DM:
             raise DomainError(Error.INVALID_CHANNEL_TYPE)
@@ -160,7 +183,7 @@ async def remove_recipient(ctx: Context, actor: Actor, channel_id: int, user_id:
 
 
 async def leave_private_channel(
-    ctx: Context, conn: asyncpg.Connection, access: ChannelAccess, actor: Actor
+    ctx: Context, conn: Connection, access: ChannelAccess, actor: Actor
 ) -> dict[str, Any]:
     """``DELETE /channels/{dm}``: closing a DM keeps it (it reopens with the next message);
     leaving a group DM removes the actor from it."""
@@ -170,7 +193,7 @@ async def leave_private_channel(
     return data
 
 
-async def _remove(ctx: Context, conn: asyncpg.Connection, access: ChannelAccess, user_id: int) -> None:
+async def _remove(ctx: Context, conn: Connection, access: ChannelAccess, user_id: int) -> None:
     channel_id = access.channel_id
     before = await recipients_of(conn, channel_id)
     if user_id not in before:
@@ -181,15 +204,32 @@ async def _remove(ctx: Context, conn: asyncpg.Connection, access: ChannelAccess,
     )
     remaining = [u for u in before if u != user_id]
     await emit_private(
-        conn, channel_id, "CHANNEL_RECIPIENT_REMOVE", {"channel_id": str(channel_id), "user": user},
+        conn,
+        channel_id,
+        "CHANNEL_RECIPIENT_REMOVE",
+        {"channel_id": str(channel_id), "user": user},
         user_ids=before,
     )
-    await emit_private(conn, channel_id, "CHANNEL_DELETE", await queries.channel(conn, channel_id), user_ids=[user_id])
+    await emit_private(
+        conn,
+        channel_id,
+        "CHANNEL_DELETE",
+        await queries.channel(conn, channel_id),
+        user_ids=[user_id],
+    )
     if not remaining:
         await conn.execute("DELETE FROM channels WHERE id = $1", channel_id)
     elif access.channel["owner_id"] == user_id:
-        await conn.execute("UPDATE channels SET owner_id = $2 WHERE id = $1", channel_id, remaining[0])
-        await emit_private(conn, channel_id, "CHANNEL_UPDATE", await queries.channel(conn, channel_id), user_ids=remaining)
+        await conn.execute(
+            "UPDATE channels SET owner_id = $2 WHERE id = $1", channel_id, remaining[0]
+        )
+        await emit_private(
+            conn,
+            channel_id,
+            "CHANNEL_UPDATE",
+            await queries.channel(conn, channel_id),
+            user_ids=remaining,
+        )
 
 
 async def list_private_channels(ctx: Context, actor: Actor) -> list[dict[str, Any]]:

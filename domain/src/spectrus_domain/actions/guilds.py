@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from spectrus_domain import audit, events, limits, queries, shapes
 from spectrus_domain.access import Actor, guild_access
 from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.permissions import DEFAULT_EVERYONE, Permission
+from spectrus_domain.storage.db import Connection, one
 
 GUILD_EDITABLE = (
     "name",
@@ -29,7 +28,7 @@ GUILD_EDITABLE = (
 )
 
 
-async def guild_create_payload(conn: asyncpg.Connection, guild_id: int) -> dict[str, Any]:
+async def guild_create_payload(conn: Connection, guild_id: int) -> dict[str, Any]:
     """The GUILD_CREATE object a member receives: guild, channels, roles, members."""
     data = await queries.guild(conn, guild_id)
     members = await queries.members(conn, guild_id, limit=limits.MEMBER_PAGE_MAX)
@@ -56,7 +55,7 @@ async def guild_create_payload(conn: asyncpg.Connection, guild_id: int) -> dict[
 
 
 async def add_member(
-    ctx: Context, conn: asyncpg.Connection, guild_id: int, user_id: int, *, temporary: bool = False
+    ctx: Context, conn: Connection, guild_id: int, user_id: int, *, temporary: bool = False
 ) -> bool:
     """Make ``user_id`` a member (banned users may not join). False if already one."""
     if await conn.fetchval(
@@ -82,7 +81,7 @@ async def add_member(
     return True
 
 
-async def remove_member(ctx: Context, conn: asyncpg.Connection, guild_id: int, user_id: int) -> bool:
+async def remove_member(ctx: Context, conn: Connection, guild_id: int, user_id: int) -> bool:
     """Remove a membership (kick, ban, leave); tells the guild and the user."""
     user_row = await conn.fetchrow(
         f"SELECT {shapes.USER_COLUMNS} FROM users u WHERE u.id = $1", user_id
@@ -130,8 +129,10 @@ async def create_guild(
     @everyone's permissions; ``system_channel_id``/``afk_channel_id`` are placeholders."""
     guild_id = ctx.ids.next()
 
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
-        joined = await conn.fetchval("SELECT count(*) FROM members WHERE user_id = $1", actor.user_id)
+    async def body(conn: Connection) -> dict[str, Any]:
+        joined = await conn.fetchval(
+            "SELECT count(*) FROM members WHERE user_id = $1", actor.user_id
+        )
         if joined >= limits.GUILDS_PER_USER:
             raise DomainError(Error.MAX_GUILDS)
         await conn.execute(
@@ -153,7 +154,9 @@ async def create_guild(
         placeholders, default_system = await _create_channels(ctx, conn, guild_id, channels)
         system = _placeholder(system_channel_id, placeholders, "system_channel_id")
         afk = _placeholder(afk_channel_id, placeholders, "afk_channel_id")
-        await _check_special_channels(conn, guild_id, {"system_channel_id": system, "afk_channel_id": afk})
+        await _check_special_channels(
+            conn, guild_id, {"system_channel_id": system, "afk_channel_id": afk}
+        )
         await conn.execute(
             "UPDATE guilds SET system_channel_id = $2, afk_channel_id = $3 WHERE id = $1",
             guild_id,
@@ -174,7 +177,7 @@ async def create_guild(
 
 
 async def _create_roles(
-    ctx: Context, conn: asyncpg.Connection, guild_id: int, roles: list[dict[str, Any]]
+    ctx: Context, conn: Connection, guild_id: int, roles: list[dict[str, Any]]
 ) -> None:
     """@everyone (id = guild id) first, from ``roles[0]`` if given, then the rest."""
     everyone = roles[0] if roles else {}
@@ -201,7 +204,7 @@ async def _create_roles(
 
 
 async def _create_channels(
-    ctx: Context, conn: asyncpg.Connection, guild_id: int, channels: list[dict[str, Any]] | None
+    ctx: Context, conn: Connection, guild_id: int, channels: list[dict[str, Any]] | None
 ) -> tuple[dict[int, int], int | None]:
     """Create the channels; return placeholder id -> real id, and the channel that should
     be the system channel when the caller names none (the default layout's "general")."""
@@ -226,11 +229,15 @@ async def _create_channels(
             for spec, real in zip(channels, real_ids, strict=True)
             if spec.get("id") is not None
         }
-        kinds = {real: int(spec.get("type", 0)) for spec, real in zip(channels, real_ids, strict=True)}
+        kinds = {
+            real: int(spec.get("type", 0)) for spec, real in zip(channels, real_ids, strict=True)
+        }
         for i, (spec, real) in enumerate(zip(channels, real_ids, strict=True)):
             parent = _placeholder(spec.get("parent_id"), placeholders, f"channels.{i}.parent_id")
             if parent is not None and kinds[parent] != shapes.CHANNEL_CATEGORY:
-                raise invalid_form(f"channels.{i}.parent_id", "CHANNEL_PARENT_INVALID", "Not a category")
+                raise invalid_form(
+                    f"channels.{i}.parent_id", "CHANNEL_PARENT_INVALID", "Not a category"
+                )
             layout.append((real, kinds[real], spec["name"], parent))
     for position, (cid, kind, name, _parent) in enumerate(layout):
         voice = kind == shapes.CHANNEL_VOICE
@@ -257,7 +264,7 @@ async def _create_channels(
 async def modify_guild(
     ctx: Context, actor: Actor, guild_id: int, changes: dict[str, Any], reason: str | None
 ) -> dict[str, Any]:
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         access = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         access.require(Permission.MANAGE_GUILD)
         fields = {k: v for k, v in changes.items() if k in GUILD_EDITABLE}
@@ -274,29 +281,41 @@ async def modify_guild(
         before = dict(access.guild)
         if fields:
             sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=2))
-            await conn.execute(f"UPDATE guilds SET {sets} WHERE id = $1", guild_id, *fields.values())
+            await conn.execute(
+                f"UPDATE guilds SET {sets} WHERE id = $1", guild_id, *fields.values()
+            )
         data = await queries.guild(conn, guild_id)
-        after_row = await conn.fetchrow("SELECT * FROM guilds WHERE id = $1", guild_id)
+        after_row = await one(conn, "SELECT * FROM guilds WHERE id = $1", guild_id)
         changed = audit.diff(
-            {k: _audit_value(before[k]) for k in fields}, {k: _audit_value(after_row[k]) for k in fields}
+            {k: _audit_value(before[k]) for k in fields},
+            {k: _audit_value(after_row[k]) for k in fields},
         )
         if changed:
             await audit.record(
-                conn, ctx.ids, guild_id, actor.user_id, AuditAction.GUILD_UPDATE,
-                target_id=guild_id, changes=changed, reason=reason,
+                conn,
+                ctx.ids,
+                guild_id,
+                actor.user_id,
+                AuditAction.GUILD_UPDATE,
+                target_id=guild_id,
+                changes=changed,
+                reason=reason,
             )
-            await events.emit_guild(conn, guild_id, "GUILD_UPDATE", {**data, "guild_id": str(guild_id)})
+            await events.emit_guild(
+                conn, guild_id, "GUILD_UPDATE", {**data, "guild_id": str(guild_id)}
+            )
         return data
 
     return await ctx.db.write(body)
 
 
-async def _check_special_channels(
-    conn: asyncpg.Connection, guild_id: int, fields: dict[str, Any]
-) -> None:
+async def _check_special_channels(conn: Connection, guild_id: int, fields: dict[str, Any]) -> None:
     """The AFK channel must be a voice channel and the system channel a text channel
     of the same guild."""
-    for key, kind in (("afk_channel_id", shapes.CHANNEL_VOICE), ("system_channel_id", shapes.CHANNEL_TEXT)):
+    for key, kind in (
+        ("afk_channel_id", shapes.CHANNEL_VOICE),
+        ("system_channel_id", shapes.CHANNEL_TEXT),
+    ):
         if fields.get(key) is None:
             continue
         ok = await conn.fetchval(
@@ -314,7 +333,7 @@ def _audit_value(value: Any) -> Any:
 
 
 async def delete_guild(ctx: Context, actor: Actor, guild_id: int) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         access.require_owner()
         member_ids = [
@@ -331,10 +350,14 @@ async def delete_guild(ctx: Context, actor: Actor, guild_id: int) -> None:
 
 
 async def leave_guild(ctx: Context, actor: Actor, guild_id: int) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         if access.is_owner:
-            raise invalid_form("guild_id", "GUILD_OWNER_CANNOT_LEAVE", "The owner cannot leave; transfer or delete the guild")
+            raise invalid_form(
+                "guild_id",
+                "GUILD_OWNER_CANNOT_LEAVE",
+                "The owner cannot leave; transfer or delete the guild",
+            )
         await remove_member(ctx, conn, guild_id, actor.user_id)
 
     await ctx.db.write(body)

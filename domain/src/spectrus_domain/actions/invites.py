@@ -7,8 +7,6 @@ import string
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
-
 from spectrus_domain import audit, events, limits, shapes
 from spectrus_domain.access import Actor, channel_access, guild_access
 from spectrus_domain.actions.guilds import add_member
@@ -16,6 +14,7 @@ from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error
 from spectrus_domain.permissions import Permission
+from spectrus_domain.storage.db import Connection, Executor, one
 
 _ALPHABET = string.ascii_letters + string.digits
 CODE_LENGTH = 10  # 59 bits: invite codes are not guessable
@@ -26,14 +25,16 @@ def new_code() -> str:
 
 
 async def render(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Executor,
     row: Any,
     *,
     with_metadata: bool,
     with_counts: bool = False,
 ) -> dict[str, Any]:
     guild_row = await conn.fetchrow("SELECT * FROM guilds WHERE id = $1", row["guild_id"])
-    channel_row = await conn.fetchrow("SELECT id, name, type FROM channels WHERE id = $1", row["channel_id"])
+    channel_row = await one(
+        conn, "SELECT id, name, type FROM channels WHERE id = $1", row["channel_id"]
+    )
     inviter = None
     if row["inviter_id"] is not None:
         inviter = await conn.fetchrow(
@@ -41,11 +42,17 @@ async def render(
         )
     counts = None
     if with_counts:
-        members = await conn.fetchval("SELECT count(*) FROM members WHERE guild_id = $1", row["guild_id"])
+        members = await conn.fetchval(
+            "SELECT count(*) FROM members WHERE guild_id = $1", row["guild_id"]
+        )
         counts = (members, 0)  # presence counts arrive with the gateway
     return shapes.invite(
-        row, guild_row=guild_row, channel_row=channel_row, inviter=inviter,
-        with_metadata=with_metadata, counts=counts,
+        row,
+        guild_row=guild_row,
+        channel_row=channel_row,
+        inviter=inviter,
+        with_metadata=with_metadata,
+        counts=counts,
     )
 
 
@@ -59,7 +66,7 @@ async def create_invite(
     temporary: bool,
     reason: str | None,
 ) -> dict[str, Any]:
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         now = ctx.now()
         access = await channel_access(conn, channel_id, actor.user_id, now)
         if access.guild is None or access.channel["type"] == shapes.CHANNEL_CATEGORY:
@@ -76,21 +83,42 @@ async def create_invite(
                                         temporary, created_at, expires_at)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                    ON CONFLICT (code) DO NOTHING RETURNING *""",
-                new_code(), guild_id, channel_id, actor.user_id, max_age, max_uses, temporary,
-                now, now + timedelta(seconds=max_age) if max_age else None,
+                new_code(),
+                guild_id,
+                channel_id,
+                actor.user_id,
+                max_age,
+                max_uses,
+                temporary,
+                now,
+                now + timedelta(seconds=max_age) if max_age else None,
             )
         data = await render(conn, row, with_metadata=True)
         await events.emit_guild(
-            conn, guild_id, "INVITE_CREATE",
+            conn,
+            guild_id,
+            "INVITE_CREATE",
             {**data, "channel_id": str(channel_id), "guild_id": str(guild_id)},
             channel_id=channel_id,
         )
         await audit.record(
-            conn, ctx.ids, guild_id, actor.user_id, AuditAction.INVITE_CREATE,
-            changes=audit.diff({}, {
-                "code": row["code"], "channel_id": str(channel_id), "inviter_id": str(actor.user_id),
-                "max_uses": max_uses, "max_age": max_age, "temporary": temporary, "uses": 0,
-            }),
+            conn,
+            ctx.ids,
+            guild_id,
+            actor.user_id,
+            AuditAction.INVITE_CREATE,
+            changes=audit.diff(
+                {},
+                {
+                    "code": row["code"],
+                    "channel_id": str(channel_id),
+                    "inviter_id": str(actor.user_id),
+                    "max_uses": max_uses,
+                    "max_age": max_age,
+                    "temporary": temporary,
+                    "uses": 0,
+                },
+            ),
             reason=reason,
         )
         return data
@@ -98,16 +126,24 @@ async def create_invite(
     return await ctx.db.write(body)
 
 
-async def _emit_invite_delete(conn: asyncpg.Connection, row: Any) -> None:
+async def _emit_invite_delete(conn: Connection, row: Any) -> None:
     await events.emit_guild(
-        conn, row["guild_id"], "INVITE_DELETE",
-        {"channel_id": str(row["channel_id"]), "guild_id": str(row["guild_id"]), "code": row["code"]},
+        conn,
+        row["guild_id"],
+        "INVITE_DELETE",
+        {
+            "channel_id": str(row["channel_id"]),
+            "guild_id": str(row["guild_id"]),
+            "code": row["code"],
+        },
         channel_id=row["channel_id"],
     )
 
 
-async def delete_invite(ctx: Context, actor: Actor, code: str, reason: str | None) -> dict[str, Any]:
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+async def delete_invite(
+    ctx: Context, actor: Actor, code: str, reason: str | None
+) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         row = await conn.fetchrow("SELECT * FROM invites WHERE code = $1 FOR UPDATE", code)
         if row is None:
             raise DomainError(Error.UNKNOWN_INVITE)
@@ -119,8 +155,14 @@ async def delete_invite(ctx: Context, actor: Actor, code: str, reason: str | Non
         await conn.execute("DELETE FROM invites WHERE code = $1", code)
         await _emit_invite_delete(conn, row)
         await audit.record(
-            conn, ctx.ids, row["guild_id"], actor.user_id, AuditAction.INVITE_DELETE,
-            changes=audit.diff({"code": code, "channel_id": str(row["channel_id"]), "uses": row["uses"]}, {}),
+            conn,
+            ctx.ids,
+            row["guild_id"],
+            actor.user_id,
+            AuditAction.INVITE_DELETE,
+            changes=audit.diff(
+                {"code": code, "channel_id": str(row["channel_id"]), "uses": row["uses"]}, {}
+            ),
             reason=reason,
         )
         return data
@@ -133,16 +175,19 @@ async def accept_invite(ctx: Context, actor: Actor, code: str) -> dict[str, Any]
     if actor.bot:
         raise DomainError(Error.BOTS_CANNOT_USE)
 
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         now = ctx.now()
         row = await conn.fetchrow(
             "SELECT * FROM invites WHERE code = $1 AND (expires_at IS NULL OR expires_at > $2)",
-            code, now,
+            code,
+            now,
         )
         if row is None:
             raise DomainError(Error.UNKNOWN_INVITE)
         already = await conn.fetchval(
-            "SELECT true FROM members WHERE guild_id = $1 AND user_id = $2", row["guild_id"], actor.user_id
+            "SELECT true FROM members WHERE guild_id = $1 AND user_id = $2",
+            row["guild_id"],
+            actor.user_id,
         )
         if not already:
             row = await conn.fetchrow(
@@ -166,7 +211,8 @@ async def accept_invite(ctx: Context, actor: Actor, code: str) -> dict[str, Any]
 async def get_invite(ctx: Context, code: str, *, with_counts: bool) -> dict[str, Any]:
     row = await ctx.db.fetchrow(
         "SELECT * FROM invites WHERE code = $1 AND (expires_at IS NULL OR expires_at > $2)",
-        code, ctx.now(),
+        code,
+        ctx.now(),
     )
     if row is None:
         raise DomainError(Error.UNKNOWN_INVITE)
@@ -186,7 +232,8 @@ async def list_invites(
             access.require(Permission.MANAGE_CHANNELS)
             rows = await conn.fetch(
                 "SELECT * FROM invites WHERE channel_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at",
-                channel_id, now,
+                channel_id,
+                now,
             )
         else:
             assert guild_id is not None
@@ -194,6 +241,7 @@ async def list_invites(
             guild.require(Permission.MANAGE_GUILD)
             rows = await conn.fetch(
                 "SELECT * FROM invites WHERE guild_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at",
-                guild_id, now,
+                guild_id,
+                now,
             )
         return [await render(conn, r, with_metadata=True) for r in rows]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-
 from spectrus_domain import audit, events, limits, queries, shapes
 from spectrus_domain.access import (
     Actor,
@@ -23,22 +21,27 @@ from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.ids import snowflake_floor
 from spectrus_domain.permissions import Permission
+from spectrus_domain.storage.db import Connection, one
 
 
-async def _require_member(conn: asyncpg.Connection, guild_id: int, user_id: int) -> None:
+async def _require_member(conn: Connection, guild_id: int, user_id: int) -> None:
     if not await conn.fetchval(
-        "SELECT true FROM members WHERE guild_id = $1 AND user_id = $2 FOR UPDATE", guild_id, user_id
+        "SELECT true FROM members WHERE guild_id = $1 AND user_id = $2 FOR UPDATE",
+        guild_id,
+        user_id,
     ):
         raise DomainError(Error.UNKNOWN_MEMBER)
 
 
-async def _emit_member_update(conn: asyncpg.Connection, guild_id: int, user_id: int) -> dict[str, Any]:
+async def _emit_member_update(conn: Connection, guild_id: int, user_id: int) -> dict[str, Any]:
     data = await queries.member(conn, guild_id, user_id)
-    await events.emit_guild(conn, guild_id, "GUILD_MEMBER_UPDATE", {**data, "guild_id": str(guild_id)})
+    await events.emit_guild(
+        conn, guild_id, "GUILD_MEMBER_UPDATE", {**data, "guild_id": str(guild_id)}
+    )
     return data
 
 
-async def _assignable_role(conn: asyncpg.Connection, guild: GuildAccess, role_id: int) -> None:
+async def _assignable_role(conn: Connection, guild: GuildAccess, role_id: int) -> None:
     row = await queries.role_row(conn, guild.guild_id, role_id)
     if row["managed"] or row["id"] == guild.guild_id:
         raise DomainError(Error.MISSING_PERMISSIONS)
@@ -55,12 +58,12 @@ async def modify_member(
 ) -> dict[str, Any]:
     """``PATCH /guilds/{g}/members/{u}``: nick, roles, mute, deaf, timeout, voice move."""
 
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         now = ctx.now()
         guild = await guild_access(conn, guild_id, actor.user_id, now)
         await _require_member(conn, guild_id, user_id)
-        before = await conn.fetchrow(
-            "SELECT * FROM members WHERE guild_id = $1 AND user_id = $2", guild_id, user_id
+        before = await one(
+            conn, "SELECT * FROM members WHERE guild_id = $1 AND user_id = $2", guild_id, user_id
         )
         updates: dict[str, Any] = {}
         if "nick" in changes:
@@ -81,12 +84,15 @@ async def modify_member(
             if until is not None:
                 if until > now + timedelta(seconds=limits.TIMEOUT_MAX_SECONDS):
                     raise invalid_form(
-                        "communication_disabled_until", "BASE_TYPE_BAD_TIMESTAMP",
+                        "communication_disabled_until",
+                        "BASE_TYPE_BAD_TIMESTAMP",
                         "Timeouts may last at most 28 days",
                     )
                 target = await guild_access(conn, guild_id, user_id, now)
                 if target.permissions & Permission.ADMINISTRATOR:
-                    raise DomainError(Error.MISSING_PERMISSIONS)  # administrators cannot be timed out
+                    raise DomainError(
+                        Error.MISSING_PERMISSIONS
+                    )  # administrators cannot be timed out
                 if until <= now:
                     until = None
             updates["communication_disabled_until"] = until
@@ -97,22 +103,36 @@ async def modify_member(
             sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(updates, start=3))
             await conn.execute(
                 f"UPDATE members SET {sets} WHERE guild_id = $1 AND user_id = $2",
-                guild_id, user_id, *updates.values(),
+                guild_id,
+                user_id,
+                *updates.values(),
             )
-            after = await conn.fetchrow(
-                "SELECT * FROM members WHERE guild_id = $1 AND user_id = $2", guild_id, user_id
+            after = await one(
+                conn,
+                "SELECT * FROM members WHERE guild_id = $1 AND user_id = $2",
+                guild_id,
+                user_id,
             )
             changed = audit.diff(
-                {k: _audit_value(before[k]) for k in updates}, {k: _audit_value(after[k]) for k in updates}
+                {k: _audit_value(before[k]) for k in updates},
+                {k: _audit_value(after[k]) for k in updates},
             )
             if changed:
                 await audit.record(
-                    conn, ctx.ids, guild_id, actor.user_id, AuditAction.MEMBER_UPDATE,
-                    target_id=user_id, changes=changed, reason=reason,
+                    conn,
+                    ctx.ids,
+                    guild_id,
+                    actor.user_id,
+                    AuditAction.MEMBER_UPDATE,
+                    target_id=user_id,
+                    changes=changed,
+                    reason=reason,
                 )
         roles_changed = False
         if changes.get("roles") is not None:
-            roles_changed = await _set_roles(ctx, conn, guild, actor, user_id, set(changes["roles"]), reason)
+            roles_changed = await _set_roles(
+                ctx, conn, guild, actor, user_id, set(changes["roles"]), reason
+            )
         if updates or roles_changed:
             return await _emit_member_update(conn, guild_id, user_id)
         return await queries.member(conn, guild_id, user_id)
@@ -126,7 +146,7 @@ def _audit_value(value: Any) -> Any:
 
 async def _set_roles(
     ctx: Context,
-    conn: asyncpg.Connection,
+    conn: Connection,
     guild: GuildAccess,
     actor: Actor,
     user_id: int,
@@ -138,7 +158,8 @@ async def _set_roles(
         r["role_id"]
         for r in await conn.fetch(
             "SELECT role_id FROM member_roles WHERE guild_id = $1 AND user_id = $2",
-            guild.guild_id, user_id,
+            guild.guild_id,
+            user_id,
         )
     }
     added, removed = wanted - current, current - wanted
@@ -152,33 +173,57 @@ async def _set_roles(
     )
     await conn.execute(
         "DELETE FROM member_roles WHERE guild_id = $1 AND user_id = $2 AND role_id = ANY($3)",
-        guild.guild_id, user_id, sorted(removed),
+        guild.guild_id,
+        user_id,
+        sorted(removed),
     )
     names = {
         r["id"]: r["name"]
-        for r in await conn.fetch("SELECT id, name FROM roles WHERE id = ANY($1)", sorted(added | removed))
+        for r in await conn.fetch(
+            "SELECT id, name FROM roles WHERE id = ANY($1)", sorted(added | removed)
+        )
     }
     changes = []
     for key, ids in (("$add", added), ("$remove", removed)):
         if ids:
-            changes.append({"key": key, "new_value": [{"id": str(r), "name": names.get(r, "")} for r in sorted(ids)]})
+            changes.append(
+                {
+                    "key": key,
+                    "new_value": [{"id": str(r), "name": names.get(r, "")} for r in sorted(ids)],
+                }
+            )
     await audit.record(
-        conn, ctx.ids, guild.guild_id, actor.user_id, AuditAction.MEMBER_ROLE_UPDATE,
-        target_id=user_id, changes=changes, reason=reason,
+        conn,
+        ctx.ids,
+        guild.guild_id,
+        actor.user_id,
+        AuditAction.MEMBER_ROLE_UPDATE,
+        target_id=user_id,
+        changes=changes,
+        reason=reason,
     )
     return True
 
 
 async def change_member_role(
-    ctx: Context, actor: Actor, guild_id: int, user_id: int, role_id: int, *, add: bool, reason: str | None
+    ctx: Context,
+    actor: Actor,
+    guild_id: int,
+    user_id: int,
+    role_id: int,
+    *,
+    add: bool,
+    reason: str | None,
 ) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         await _require_member(conn, guild_id, user_id)
         current = {
             r["role_id"]
             for r in await conn.fetch(
-                "SELECT role_id FROM member_roles WHERE guild_id = $1 AND user_id = $2", guild_id, user_id
+                "SELECT role_id FROM member_roles WHERE guild_id = $1 AND user_id = $2",
+                guild_id,
+                user_id,
             )
         }
         await queries.role_row(conn, guild_id, role_id)
@@ -190,14 +235,20 @@ async def change_member_role(
 
 
 async def kick(ctx: Context, actor: Actor, guild_id: int, user_id: int, reason: str | None) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         guild.require(Permission.KICK_MEMBERS)
         await _require_member(conn, guild_id, user_id)
         await require_member_manageable(conn, guild, user_id)
         await remove_member(ctx, conn, guild_id, user_id)
         await audit.record(
-            conn, ctx.ids, guild_id, actor.user_id, AuditAction.MEMBER_KICK, target_id=user_id, reason=reason
+            conn,
+            ctx.ids,
+            guild_id,
+            actor.user_id,
+            AuditAction.MEMBER_KICK,
+            target_id=user_id,
+            reason=reason,
         )
 
     await ctx.db.write(body)
@@ -212,7 +263,7 @@ async def ban(
     delete_message_seconds: int,
     reason: str | None,
 ) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         now = ctx.now()
         guild = await guild_access(conn, guild_id, actor.user_id, now)
         guild.require(Permission.BAN_MEMBERS)
@@ -220,59 +271,86 @@ async def ban(
         is_member = await conn.fetchval(
             "SELECT true FROM members WHERE guild_id = $1 AND user_id = $2", guild_id, user_id
         )
-        if user_id == actor.user_id or user_id == guild.member.owner_id:
+        if user_id in (actor.user_id, guild.member.owner_id):
             raise DomainError(Error.MISSING_PERMISSIONS)
         if is_member:
             guild.require_outranks(await member_rank(conn, guild, user_id))
         inserted = await conn.fetchval(
             """INSERT INTO bans (guild_id, user_id, reason, created_at) VALUES ($1, $2, $3, $4)
                ON CONFLICT DO NOTHING RETURNING true""",
-            guild_id, user_id, reason, now,
+            guild_id,
+            user_id,
+            reason,
+            now,
         )
         if is_member:
             await remove_member(ctx, conn, guild_id, user_id)
         if delete_message_seconds > 0:
-            await _purge_messages(conn, guild_id, user_id, now - timedelta(seconds=delete_message_seconds))
+            await _purge_messages(
+                conn, guild_id, user_id, now - timedelta(seconds=delete_message_seconds)
+            )
         if inserted:
             await events.emit_guild(
-                conn, guild_id, "GUILD_BAN_ADD", {"guild_id": str(guild_id), "user": shapes.user(user_row)}
+                conn,
+                guild_id,
+                "GUILD_BAN_ADD",
+                {"guild_id": str(guild_id), "user": shapes.user(user_row)},
             )
             await audit.record(
-                conn, ctx.ids, guild_id, actor.user_id, AuditAction.MEMBER_BAN_ADD,
-                target_id=user_id, reason=reason,
+                conn,
+                ctx.ids,
+                guild_id,
+                actor.user_id,
+                AuditAction.MEMBER_BAN_ADD,
+                target_id=user_id,
+                reason=reason,
             )
 
     await ctx.db.write(body)
 
 
-async def _purge_messages(conn: asyncpg.Connection, guild_id: int, user_id: int, since: datetime) -> None:
+async def _purge_messages(conn: Connection, guild_id: int, user_id: int, since: datetime) -> None:
     """Delete a banned user's recent messages, one MESSAGE_DELETE_BULK per channel."""
     floor = snowflake_floor(int(since.timestamp() * 1000))
     rows = await conn.fetch(
         """SELECT channel_id, array_agg(id ORDER BY id) AS ids FROM messages
            WHERE guild_id = $1 AND author_id = $2 AND id >= $3 GROUP BY channel_id""",
-        guild_id, user_id, floor,
+        guild_id,
+        user_id,
+        floor,
     )
     for r in rows:
         await delete_rows(conn, guild_id, r["channel_id"], list(r["ids"]))
 
 
-async def unban(ctx: Context, actor: Actor, guild_id: int, user_id: int, reason: str | None) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+async def unban(
+    ctx: Context, actor: Actor, guild_id: int, user_id: int, reason: str | None
+) -> None:
+    async def body(conn: Connection) -> None:
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         guild.require(Permission.BAN_MEMBERS)
         deleted = await conn.fetchval(
-            "DELETE FROM bans WHERE guild_id = $1 AND user_id = $2 RETURNING true", guild_id, user_id
+            "DELETE FROM bans WHERE guild_id = $1 AND user_id = $2 RETURNING true",
+            guild_id,
+            user_id,
         )
         if not deleted:
             raise DomainError(Error.UNKNOWN_BAN)
         user_row = await queries.user_row(conn, user_id)
         await events.emit_guild(
-            conn, guild_id, "GUILD_BAN_REMOVE", {"guild_id": str(guild_id), "user": shapes.user(user_row)}
+            conn,
+            guild_id,
+            "GUILD_BAN_REMOVE",
+            {"guild_id": str(guild_id), "user": shapes.user(user_row)},
         )
         await audit.record(
-            conn, ctx.ids, guild_id, actor.user_id, AuditAction.MEMBER_BAN_REMOVE,
-            target_id=user_id, reason=reason,
+            conn,
+            ctx.ids,
+            guild_id,
+            actor.user_id,
+            AuditAction.MEMBER_BAN_REMOVE,
+            target_id=user_id,
+            reason=reason,
         )
 
     await ctx.db.write(body)

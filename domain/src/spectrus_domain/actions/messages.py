@@ -17,6 +17,7 @@ from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.ids import SnowflakeGenerator, snowflake_floor, snowflake_time_ms
 from spectrus_domain.permissions import Permission
+from spectrus_domain.storage.db import Connection, one
 
 MESSAGE_DEFAULT = 0
 MESSAGE_REPLY = 19
@@ -26,7 +27,7 @@ SETTABLE_FLAGS = FLAG_SUPPRESS_EMBEDS | FLAG_SUPPRESS_NOTIFICATIONS
 
 
 async def _emit_channel_event(
-    conn: asyncpg.Connection,
+    conn: Connection,
     access: ChannelAccess,
     event: str,
     data: dict[str, Any],
@@ -37,12 +38,17 @@ async def _emit_channel_event(
         await emit_private(conn, access.channel_id, event, data, channel_seq=channel_seq)
     else:
         await events.emit_guild(
-            conn, access.guild_id, event, data, channel_id=access.channel_id, channel_seq=channel_seq
+            conn,
+            access.guild_id,
+            event,
+            data,
+            channel_id=access.channel_id,
+            channel_seq=channel_seq,
         )
 
 
 async def _claim_message_slot(
-    conn: asyncpg.Connection, ids: SnowflakeGenerator, channel_id: int
+    conn: Connection, ids: SnowflakeGenerator, channel_id: int
 ) -> tuple[int, int]:
     """The channel's next seq and a message id above every earlier one in the channel,
     so id order (what clients paginate by) equals seq order (commit order)."""
@@ -59,11 +65,15 @@ async def _claim_message_slot(
     # row lock, take an id above the channel's last one.
     seq, last = await events.next_channel_seq(conn, channel_id)
     message_id = ids.next_after(last)
-    await conn.execute("UPDATE channels SET last_message_id = $2 WHERE id = $1", channel_id, message_id)
+    await conn.execute(
+        "UPDATE channels SET last_message_id = $2 WHERE id = $1", channel_id, message_id
+    )
     return seq, message_id
 
 
-async def _writable_channel(ctx: Context, conn: asyncpg.Connection, actor: Actor, channel_id: int) -> ChannelAccess:
+async def _writable_channel(
+    ctx: Context, conn: Connection, actor: Actor, channel_id: int
+) -> ChannelAccess:
     access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
     if access.channel["type"] not in shapes.TEXT_CHANNEL_TYPES:
         raise DomainError(Error.NOT_TEXT_CHANNEL)
@@ -76,10 +86,12 @@ async def _writable_channel(ctx: Context, conn: asyncpg.Connection, actor: Actor
 
 
 async def _check_slowmode(
-    ctx: Context, conn: asyncpg.Connection, access: ChannelAccess, actor: Actor
+    ctx: Context, conn: Connection, access: ChannelAccess, actor: Actor
 ) -> None:
     interval = access.channel["rate_limit_per_user"] or 0
-    if not interval or access.permissions & (Permission.MANAGE_MESSAGES | Permission.MANAGE_CHANNELS):
+    if not interval or access.permissions & (
+        Permission.MANAGE_MESSAGES | Permission.MANAGE_CHANNELS
+    ):
         return
     last = await conn.fetchval(
         "SELECT max(id) FROM messages WHERE channel_id = $1 AND author_id = $2",
@@ -93,7 +105,9 @@ async def _check_slowmode(
         raise DomainError(Error.SLOWMODE, retry_after=round(wait_ms / 1000, 3))
 
 
-async def _member_partial(conn: asyncpg.Connection, access: ChannelAccess, user_id: int) -> dict[str, Any] | None:
+async def _member_partial(
+    conn: Connection, access: ChannelAccess, user_id: int
+) -> dict[str, Any] | None:
     if access.guild_id is None:
         return None
     data = await queries.member(conn, access.guild_id, user_id)
@@ -101,7 +115,9 @@ async def _member_partial(conn: asyncpg.Connection, access: ChannelAccess, user_
     return data
 
 
-def _with_context(data: dict[str, Any], access: ChannelAccess, member: dict[str, Any] | None) -> dict[str, Any]:
+def _with_context(
+    data: dict[str, Any], access: ChannelAccess, member: dict[str, Any] | None
+) -> dict[str, Any]:
     """The gateway form of a message: the REST object plus ``guild_id`` and ``member``,
     without ``reactions``, whose ``me`` depends on the viewer (clients keep reactions
     from the MESSAGE_REACTION_* events instead)."""
@@ -130,7 +146,7 @@ async def create_message(
     if not content and not embeds:
         raise DomainError(Error.EMPTY_MESSAGE)
 
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         access = await _writable_channel(ctx, conn, actor, channel_id)
         if embeds:
             access.require(Permission.EMBED_LINKS)
@@ -148,7 +164,8 @@ async def create_message(
         await _check_slowmode(ctx, conn, access, actor)
         stored_reference, referenced = await _resolve_reference(conn, access, actor, reference)
         seq, message_id = await _claim_message_slot(conn, ctx.ids, channel_id)
-        row = await conn.fetchrow(
+        row = await one(
+            conn,
             """WITH m AS (
                    INSERT INTO messages (id, channel_id, guild_id, seq, author_id, type, content,
                                          tts, embeds, nonce, flags, reference)
@@ -174,7 +191,9 @@ async def create_message(
         member = await _member_partial(conn, access, actor.user_id)
         if access.channel["type"] == shapes.CHANNEL_DM and seq == 1:
             # The other side may never have opened this DM; its first message opens it.
-            await emit_private(conn, channel_id, "CHANNEL_CREATE", await queries.channel(conn, channel_id))
+            await emit_private(
+                conn, channel_id, "CHANNEL_CREATE", await queries.channel(conn, channel_id)
+            )
         await _emit_channel_event(
             conn, access, "MESSAGE_CREATE", _with_context(data, access, member), channel_seq=seq
         )
@@ -188,7 +207,7 @@ def _id_floor(since: datetime) -> int:
 
 
 async def _resolve_reference(
-    conn: asyncpg.Connection, access: ChannelAccess, actor: Actor, reference: dict[str, Any] | None
+    conn: Connection, access: ChannelAccess, actor: Actor, reference: dict[str, Any] | None
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """A reply must point at a message in the same channel; Discord drops an unknown
     target instead of failing when ``fail_if_not_exists`` is false."""
@@ -196,9 +215,15 @@ async def _resolve_reference(
         return None, None
     target_channel = reference.get("channel_id")
     if target_channel is not None and int(target_channel) != access.channel_id:
-        raise invalid_form("message_reference", "REPLIES_CANNOT_REFERENCE_OTHER_CHANNEL", "Cannot reply to a message in another channel")
+        raise invalid_form(
+            "message_reference",
+            "REPLIES_CANNOT_REFERENCE_OTHER_CHANNEL",
+            "Cannot reply to a message in another channel",
+        )
     try:
-        referenced = await queries.message(conn, access.channel_id, int(reference["message_id"]), actor.user_id)
+        referenced = await queries.message(
+            conn, access.channel_id, int(reference["message_id"]), actor.user_id
+        )
     except DomainError:
         if reference.get("fail_if_not_exists", True):
             raise invalid_form(
@@ -216,9 +241,11 @@ async def _resolve_reference(
     return stored, referenced
 
 
-async def _message_row(conn: asyncpg.Connection, channel_id: int, message_id: int) -> asyncpg.Record:
+async def _message_row(conn: Connection, channel_id: int, message_id: int) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT * FROM messages WHERE id = $1 AND channel_id = $2 FOR UPDATE", message_id, channel_id
+        "SELECT * FROM messages WHERE id = $1 AND channel_id = $2 FOR UPDATE",
+        message_id,
+        channel_id,
     )
     if row is None:
         raise DomainError(Error.UNKNOWN_MESSAGE)
@@ -228,7 +255,7 @@ async def _message_row(conn: asyncpg.Connection, channel_id: int, message_id: in
 async def edit_message(
     ctx: Context, actor: Actor, channel_id: int, message_id: int, changes: dict[str, Any]
 ) -> dict[str, Any]:
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         row = await _message_row(conn, channel_id, message_id)
         is_author = row["author_id"] == actor.user_id
@@ -242,17 +269,23 @@ async def edit_message(
                 if changes["embeds"]:
                     access.require(Permission.EMBED_LINKS)
                 updates["embeds"] = changes["embeds"] or []
-            if not updates.get("content", row["content"]) and not updates.get("embeds", row["embeds"]):
+            if not updates.get("content", row["content"]) and not updates.get(
+                "embeds", row["embeds"]
+            ):
                 raise DomainError(Error.EMPTY_MESSAGE)
             updates["edited_at"] = ctx.now()
         if changes.get("flags") is not None:
             if not is_author:
                 access.require(Permission.MANAGE_MESSAGES)
-            updates["flags"] = (row["flags"] & ~SETTABLE_FLAGS) | (changes["flags"] & SETTABLE_FLAGS)
+            updates["flags"] = (row["flags"] & ~SETTABLE_FLAGS) | (
+                changes["flags"] & SETTABLE_FLAGS
+            )
         if updates:
             seq, _ = await events.next_channel_seq(conn, channel_id)
             sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(updates, start=2))
-            await conn.execute(f"UPDATE messages SET {sets} WHERE id = $1", message_id, *updates.values())
+            await conn.execute(
+                f"UPDATE messages SET {sets} WHERE id = $1", message_id, *updates.values()
+            )
             data = await queries.message(conn, channel_id, message_id, actor.user_id)
             member = await _member_partial(conn, access, row["author_id"])
             await _emit_channel_event(
@@ -265,7 +298,7 @@ async def edit_message(
 
 
 async def delete_rows(
-    conn: asyncpg.Connection, guild_id: int | None, channel_id: int, message_ids: list[int]
+    conn: Connection, guild_id: int | None, channel_id: int, message_ids: list[int]
 ) -> list[int]:
     """Delete messages of one channel as one timeline change; returns those that existed."""
     deleted = [
@@ -296,7 +329,7 @@ async def delete_rows(
 async def delete_message(
     ctx: Context, actor: Actor, channel_id: int, message_id: int, reason: str | None
 ) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         row = await _message_row(conn, channel_id, message_id)
         own = row["author_id"] == actor.user_id
@@ -307,7 +340,11 @@ async def delete_message(
         await delete_rows(conn, access.guild_id, channel_id, [message_id])
         if not own and access.guild_id is not None:
             await audit.record(
-                conn, ctx.ids, access.guild_id, actor.user_id, AuditAction.MESSAGE_DELETE,
+                conn,
+                ctx.ids,
+                access.guild_id,
+                actor.user_id,
+                AuditAction.MESSAGE_DELETE,
                 target_id=row["author_id"],
                 options={"channel_id": str(channel_id), "count": "1"},
                 reason=reason,
@@ -326,7 +363,7 @@ async def bulk_delete(
     if unique[0] < oldest_allowed:
         raise DomainError(Error.BULK_DELETE_TOO_OLD)
 
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         if access.guild is None:
             raise DomainError(Error.DM_CHANNEL)
@@ -335,14 +372,21 @@ async def bulk_delete(
         if deleted:
             assert access.guild_id is not None
             await audit.record(
-                conn, ctx.ids, access.guild_id, actor.user_id, AuditAction.MESSAGE_BULK_DELETE,
-                target_id=channel_id, options={"count": str(len(deleted))}, reason=reason,
+                conn,
+                ctx.ids,
+                access.guild_id,
+                actor.user_id,
+                AuditAction.MESSAGE_BULK_DELETE,
+                target_id=channel_id,
+                options={"count": str(len(deleted))},
+                reason=reason,
             )
 
     await ctx.db.write(body)
 
 
 # --- reactions -------------------------------------------------------------------------
+
 
 def parse_emoji(raw: str) -> str:
     """A reaction's emoji from the URL: Unicode, or ``name:id`` for custom emoji (those
@@ -375,7 +419,7 @@ async def add_reaction(
 ) -> None:
     stored = parse_emoji(raw_emoji)
 
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         access.require(Permission.READ_MESSAGE_HISTORY)
         row = await _message_row(conn, channel_id, message_id)
@@ -414,7 +458,7 @@ async def remove_reaction(
     """Remove one user's reaction: your own, or anyone's with MANAGE_MESSAGES."""
     stored = parse_emoji(raw_emoji)
 
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         if user_id != actor.user_id:
             if access.guild is None:
@@ -430,7 +474,9 @@ async def remove_reaction(
         if deleted:
             seq, _ = await events.next_channel_seq(conn, channel_id)
             data = _reaction_event(access, message_id, user_id, stored)
-            await _emit_channel_event(conn, access, "MESSAGE_REACTION_REMOVE", data, channel_seq=seq)
+            await _emit_channel_event(
+                conn, access, "MESSAGE_REACTION_REMOVE", data, channel_seq=seq
+            )
 
     await ctx.db.write(body)
 
@@ -441,7 +487,7 @@ async def clear_reactions(
     """Remove all reactions, or all of one emoji (MANAGE_MESSAGES)."""
     stored = parse_emoji(raw_emoji) if raw_emoji is not None else None
 
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         if access.guild is None:
             raise DomainError(Error.DM_CHANNEL)
@@ -460,20 +506,31 @@ async def clear_reactions(
         if access.guild_id is not None:
             data["guild_id"] = str(access.guild_id)
         if stored is None:
-            await _emit_channel_event(conn, access, "MESSAGE_REACTION_REMOVE_ALL", data, channel_seq=seq)
+            await _emit_channel_event(
+                conn, access, "MESSAGE_REACTION_REMOVE_ALL", data, channel_seq=seq
+            )
         else:
             data["emoji"] = shapes.emoji(stored)
-            await _emit_channel_event(conn, access, "MESSAGE_REACTION_REMOVE_EMOJI", data, channel_seq=seq)
+            await _emit_channel_event(
+                conn, access, "MESSAGE_REACTION_REMOVE_EMOJI", data, channel_seq=seq
+            )
 
     await ctx.db.write(body)
 
 
 # --- pins ------------------------------------------------------------------------------
 
+
 async def set_pinned(
-    ctx: Context, actor: Actor, channel_id: int, message_id: int, *, pinned: bool, reason: str | None
+    ctx: Context,
+    actor: Actor,
+    channel_id: int,
+    message_id: int,
+    *,
+    pinned: bool,
+    reason: str | None,
 ) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         now = ctx.now()
         access = await channel_access(conn, channel_id, actor.user_id, now, lock=True)
         if not access.permissions & (Permission.PIN_MESSAGES | Permission.MANAGE_MESSAGES):
@@ -483,7 +540,8 @@ async def set_pinned(
             return
         if pinned:
             count = await conn.fetchval(
-                "SELECT count(*) FROM messages WHERE channel_id = $1 AND pinned_at IS NOT NULL", channel_id
+                "SELECT count(*) FROM messages WHERE channel_id = $1 AND pinned_at IS NOT NULL",
+                channel_id,
             )
             if count >= limits.PINS_PER_CHANNEL:
                 raise DomainError(Error.MAX_PINS)
@@ -502,11 +560,17 @@ async def set_pinned(
         await _emit_channel_event(
             conn, access, "MESSAGE_UPDATE", _with_context(data, access, member), channel_seq=seq
         )
-        pins: dict[str, Any] = {"channel_id": str(channel_id), "last_pin_timestamp": shapes.ts(last_pin)}
+        pins: dict[str, Any] = {
+            "channel_id": str(channel_id),
+            "last_pin_timestamp": shapes.ts(last_pin),
+        }
         if access.guild_id is not None:
             pins["guild_id"] = str(access.guild_id)
             await audit.record(
-                conn, ctx.ids, access.guild_id, actor.user_id,
+                conn,
+                ctx.ids,
+                access.guild_id,
+                actor.user_id,
                 AuditAction.MESSAGE_PIN if pinned else AuditAction.MESSAGE_UNPIN,
                 target_id=row["author_id"],
                 options={"channel_id": str(channel_id), "message_id": str(message_id)},
@@ -518,7 +582,7 @@ async def set_pinned(
 
 
 async def typing(ctx: Context, actor: Actor, channel_id: int) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         access = await _writable_channel(ctx, conn, actor, channel_id)
         data: dict[str, Any] = {
             "channel_id": str(channel_id),

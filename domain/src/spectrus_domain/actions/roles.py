@@ -17,6 +17,7 @@ from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.permissions import Permission
+from spectrus_domain.storage.db import Connection
 
 ROLE_EDITABLE = ("name", "permissions", "color", "hoist", "mentionable", "unicode_emoji")
 
@@ -25,9 +26,7 @@ def _audit_view(row: Any, keys: Any) -> dict[str, Any]:
     return {k: str(row[k]) if k == "permissions" else row[k] for k in keys}
 
 
-async def _manageable_role(
-    conn: asyncpg.Connection, guild: GuildAccess, role_id: int
-) -> asyncpg.Record:
+async def _manageable_role(conn: Connection, guild: GuildAccess, role_id: int) -> asyncpg.Record:
     guild.require(Permission.MANAGE_ROLES)
     row = await queries.role_row(conn, guild.guild_id, role_id)
     if row["id"] != guild.guild_id:  # anyone with MANAGE_ROLES may edit @everyone's bits
@@ -35,7 +34,7 @@ async def _manageable_role(
     return row
 
 
-async def _emit_role(conn: asyncpg.Connection, guild_id: int, event: str, role_id: int) -> dict[str, Any]:
+async def _emit_role(conn: Connection, guild_id: int, event: str, role_id: int) -> dict[str, Any]:
     data = shapes.role(await queries.role_row(conn, guild_id, role_id))
     await events.emit_guild(conn, guild_id, event, {"guild_id": str(guild_id), "role": data})
     return data
@@ -44,7 +43,7 @@ async def _emit_role(conn: asyncpg.Connection, guild_id: int, event: str, role_i
 async def create_role(
     ctx: Context, actor: Actor, guild_id: int, spec: dict[str, Any], reason: str | None
 ) -> dict[str, Any]:
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         guild.require(Permission.MANAGE_ROLES)
         count = await conn.fetchval("SELECT count(*) FROM roles WHERE guild_id = $1", guild_id)
@@ -72,9 +71,15 @@ async def create_role(
         )
         row = await queries.role_row(conn, guild_id, role_id)
         await audit.record(
-            conn, ctx.ids, guild_id, actor.user_id, AuditAction.ROLE_CREATE,
+            conn,
+            ctx.ids,
+            guild_id,
+            actor.user_id,
+            AuditAction.ROLE_CREATE,
             target_id=role_id,
-            changes=audit.diff({}, _audit_view(row, ("name", "permissions", "color", "hoist", "mentionable"))),
+            changes=audit.diff(
+                {}, _audit_view(row, ("name", "permissions", "color", "hoist", "mentionable"))
+            ),
             reason=reason,
         )
         return await _emit_role(conn, guild_id, "GUILD_ROLE_CREATE", role_id)
@@ -83,9 +88,14 @@ async def create_role(
 
 
 async def modify_role(
-    ctx: Context, actor: Actor, guild_id: int, role_id: int, changes: dict[str, Any], reason: str | None
+    ctx: Context,
+    actor: Actor,
+    guild_id: int,
+    role_id: int,
+    changes: dict[str, Any],
+    reason: str | None,
 ) -> dict[str, Any]:
-    async def body(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def body(conn: Connection) -> dict[str, Any]:
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         row = await _manageable_role(conn, guild, role_id)
         fields = {k: v for k, v in changes.items() if k in ROLE_EDITABLE}
@@ -93,7 +103,12 @@ async def modify_role(
             fields.pop("name", None)  # @everyone keeps its name
         if row["managed"]:
             fields.pop("name", None)
-        for key, default in (("color", 0), ("hoist", False), ("mentionable", False), ("name", "new role")):
+        for key, default in (
+            ("color", 0),
+            ("hoist", False),
+            ("mentionable", False),
+            ("name", "new role"),
+        ):
             if key in fields and fields[key] is None:
                 fields[key] = default
         if fields.get("permissions") is None:
@@ -109,8 +124,14 @@ async def modify_role(
         if not changed:
             return shapes.role(new)
         await audit.record(
-            conn, ctx.ids, guild_id, actor.user_id, AuditAction.ROLE_UPDATE,
-            target_id=role_id, changes=changed, reason=reason,
+            conn,
+            ctx.ids,
+            guild_id,
+            actor.user_id,
+            AuditAction.ROLE_UPDATE,
+            target_id=role_id,
+            changes=changed,
+            reason=reason,
         )
         return await _emit_role(conn, guild_id, "GUILD_ROLE_UPDATE", role_id)
 
@@ -120,14 +141,16 @@ async def modify_role(
 async def modify_positions(
     ctx: Context, actor: Actor, guild_id: int, moves: list[dict[str, Any]], reason: str | None
 ) -> list[dict[str, Any]]:
-    async def body(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    async def body(conn: Connection) -> list[dict[str, Any]]:
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         guild.require(Permission.MANAGE_ROLES)
         for i, move in enumerate(moves):
             if move["id"] == guild_id:
                 raise invalid_form(f"{i}.id", "ROLE_EVERYONE", "@everyone cannot be moved")
             row = await conn.fetchrow(
-                "SELECT * FROM roles WHERE id = $1 AND guild_id = $2 FOR UPDATE", move["id"], guild_id
+                "SELECT * FROM roles WHERE id = $1 AND guild_id = $2 FOR UPDATE",
+                move["id"],
+                guild_id,
             )
             if row is None:
                 raise invalid_form(f"{i}.id", "UNKNOWN_ROLE", "Unknown role of this guild")
@@ -138,7 +161,11 @@ async def modify_positions(
             guild.require_outranks(role_rank(position, row["id"]))
             await conn.execute("UPDATE roles SET position = $2 WHERE id = $1", row["id"], position)
             await audit.record(
-                conn, ctx.ids, guild_id, actor.user_id, AuditAction.ROLE_UPDATE,
+                conn,
+                ctx.ids,
+                guild_id,
+                actor.user_id,
+                AuditAction.ROLE_UPDATE,
                 target_id=row["id"],
                 changes=audit.diff({"position": row["position"]}, {"position": position}),
                 reason=reason,
@@ -152,7 +179,7 @@ async def modify_positions(
 async def delete_role(
     ctx: Context, actor: Actor, guild_id: int, role_id: int, reason: str | None
 ) -> None:
-    async def body(conn: asyncpg.Connection) -> None:
+    async def body(conn: Connection) -> None:
         guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
         row = await _manageable_role(conn, guild, role_id)
         if role_id == guild_id or row["managed"]:
@@ -164,12 +191,21 @@ async def delete_role(
         for r in affected:
             await emit_channel(conn, "CHANNEL_UPDATE", r["channel_id"])
         await events.emit_guild(
-            conn, guild_id, "GUILD_ROLE_DELETE", {"guild_id": str(guild_id), "role_id": str(role_id)}
+            conn,
+            guild_id,
+            "GUILD_ROLE_DELETE",
+            {"guild_id": str(guild_id), "role_id": str(role_id)},
         )
         await audit.record(
-            conn, ctx.ids, guild_id, actor.user_id, AuditAction.ROLE_DELETE,
+            conn,
+            ctx.ids,
+            guild_id,
+            actor.user_id,
+            AuditAction.ROLE_DELETE,
             target_id=role_id,
-            changes=audit.diff(_audit_view(row, ("name", "permissions", "color", "hoist", "mentionable")), {}),
+            changes=audit.diff(
+                _audit_view(row, ("name", "permissions", "color", "hoist", "mentionable")), {}
+            ),
             reason=reason,
         )
 

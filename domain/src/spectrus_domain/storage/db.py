@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from spectrus_domain.storage.migrations import apply_migrations
 
 T = TypeVar("T")
+
+# What actions receive: a pooled connection inside a transaction (or a bare one).
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+# What reads accept: any of those, or the pool itself.
+Executor: TypeAlias = "Connection | asyncpg.Pool[asyncpg.Record]"
 log = logging.getLogger(__name__)
 
 # Conflicts PostgreSQL resolves by aborting one side; the action is simply run again.
@@ -19,7 +25,7 @@ _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 _MAX_ATTEMPTS = 5
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     for name in ("json", "jsonb"):
         await conn.set_type_codec(
             name,
@@ -29,10 +35,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def one(conn: Executor, query: str, *args: Any) -> asyncpg.Record:
+    """A row that must exist because this transaction wrote or locked it."""
+    row = await conn.fetchrow(query, *args)
+    if row is None:
+        raise LookupError(f"expected a row from: {query.split(chr(10), maxsplit=1)[0]}")
+    return row
+
+
 class Database:
     """A pool plus helpers; ``write`` is the only path actions use to change state."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
         self.pool = pool
 
     async def close(self) -> None:
@@ -50,7 +64,7 @@ class Database:
     async def execute(self, query: str, *args: Any) -> str:
         return str(await self.pool.execute(query, *args))
 
-    async def write(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def write(self, body: Callable[[Connection], Awaitable[T]]) -> T:
         """Run ``body`` in one transaction, again from the start if PostgreSQL aborted it
         for a serialization conflict or deadlock."""
         for attempt in range(1, _MAX_ATTEMPTS + 1):
@@ -64,7 +78,9 @@ class Database:
         raise AssertionError("unreachable")
 
 
-async def connect(dsn: str, *, min_size: int = 2, max_size: int = 20, migrate: bool = True) -> Database:
+async def connect(
+    dsn: str, *, min_size: int = 2, max_size: int = 20, migrate: bool = True
+) -> Database:
     """Open a pool on ``dsn`` and, unless told otherwise, bring the schema up to date."""
     if migrate:
         conn = await asyncpg.connect(dsn)

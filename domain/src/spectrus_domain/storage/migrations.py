@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
+if TYPE_CHECKING:  # db imports this module
+    from spectrus_domain.storage.db import Connection
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x5EC7_0001  # pg_advisory_lock key owned by migrations
@@ -51,7 +53,7 @@ def load_migrations(folder: Path | None = None) -> list[Migration]:
 
 
 async def apply_migrations(
-    conn: asyncpg.Connection, migrations: list[Migration] | None = None
+    conn: Connection, migrations: list[Migration] | None = None
 ) -> list[int]:
     """Apply what is missing; return the versions applied now."""
     todo = migrations if migrations is not None else load_migrations()
