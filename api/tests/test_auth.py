@@ -243,3 +243,32 @@ async def test_database_outage_is_a_clean_500_not_a_leak(api, db) -> None:
     await db.close()
     r = await api.http.get("/users/@me", headers=alice.auth)
     assert r.status_code == 500 and r.json() == {"message": "500: Internal Server Error", "code": 0}
+
+
+async def test_oversized_bodies_are_refused_before_parsing(api) -> None:
+    alice = await api.register()
+    huge = b'{"content": "' + b"x" * (2 << 20) + b'"}'
+    r = await api.http.post(
+        "/users/@me/channels",
+        headers={**alice.auth, "content-type": "application/json"},
+        content=huge,
+    )
+    assert r.status_code == 413 and r.json()["code"] == 40005
+
+    async def chunks():
+        for _ in range(40):
+            yield b"x" * 65536
+
+    r = await api.http.post(
+        "/users/@me/channels",
+        headers={**alice.auth, "content-type": "application/json"},
+        content=chunks(),
+    )
+    assert r.status_code == 413
+
+
+async def test_unknown_routes_and_methods_have_discord_bodies(api) -> None:
+    r = await api.http.get("/no/such/route")
+    assert r.status_code == 404 and r.json() == {"message": "404: Not Found", "code": 0}
+    r = await api.http.put("/gateway")
+    assert r.status_code == 405 and "GET" in r.headers["allow"]

@@ -90,3 +90,37 @@ async def test_global_limit_per_token(limited) -> None:
     refused = await limited.get("/gateway/bot", headers={"Authorization": token})
     assert refused.status_code == 429 and refused.headers["x-ratelimit-global"] == "true"
     assert refused.json()["global"] is True
+
+
+def test_no_route_runs_code_in_a_worker_thread(ctx) -> None:
+    """FastAPI runs plain-function dependencies and endpoints in a thread pool: a thread
+    hop per request, and non-daemon threads that kept the process alive after Ctrl-C."""
+    import inspect
+
+    from fastapi.routing import APIRoute
+
+    def calls(dependant):
+        if dependant.call is not None:
+            yield dependant.call
+        for sub in dependant.dependencies:
+            yield from calls(sub)
+
+    def api_routes(routes):
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route
+            elif hasattr(route, "original_router"):  # FastAPI 0.16x keeps included routers whole
+                yield from api_routes(route.original_router.routes)
+
+    app = create_app(ctx)
+    offenders = set()
+    found = list(api_routes(app.routes))
+    assert len(found) > 60
+    for route in found:
+        for call in calls(route.dependant):
+            target = (
+                call if inspect.isfunction(call) or inspect.ismethod(call) else type(call).__call__
+            )
+            if not inspect.iscoroutinefunction(target):
+                offenders.add(f"{route.path}: {getattr(call, '__name__', call)}")
+    assert not offenders, sorted(offenders)

@@ -105,6 +105,8 @@ def create_app(ctx: Context, *, limiter: RateLimiter | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, DomainError):  # FastAPI wraps errors from reading the body
+            return error_response(exc.__cause__)
         known = {401: Error.UNAUTHORIZED, 404: Error.NOT_FOUND, 405: Error.METHOD_NOT_ALLOWED}
         error = known.get(exc.status_code)
         if error is None:

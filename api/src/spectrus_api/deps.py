@@ -21,7 +21,11 @@ _token_header = APIKeyHeader(
 )
 
 
-def context(request: Request) -> Context:
+# Dependencies are coroutines: FastAPI would run plain functions in a worker thread,
+# a thread hop per request (and worker threads that outlive the event loop).
+
+
+async def context(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
 
@@ -31,7 +35,7 @@ async def authenticated(
 ) -> Authenticated:
     if not authorization:
         raise DomainError(Error.UNAUTHORIZED)
-    return await auth_actions.authenticate(context(request), authorization)
+    return await auth_actions.authenticate(request.app.state.ctx, authorization)
 
 
 async def actor(who: Annotated[Authenticated, Depends(authenticated)]) -> Actor:
@@ -45,7 +49,7 @@ async def person(who: Annotated[Authenticated, Depends(authenticated)]) -> Actor
     return who.actor
 
 
-def reason(
+async def reason(
     x_audit_log_reason: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str | None:
     return audit_reason(x_audit_log_reason)

@@ -14,9 +14,10 @@ from typing import Any
 import asyncpg
 
 from spectrus_domain import permissions as perms
+from spectrus_domain import shapes
 from spectrus_domain.errors import DomainError, Error
 from spectrus_domain.permissions import MemberContext, Overwrite, Permission
-from spectrus_domain.shapes import CHANNEL_VOICE, PRIVATE_CHANNEL_TYPES
+from spectrus_domain.shapes import CHANNEL_VOICE
 from spectrus_domain.storage.db import Connection
 
 RoleRank = tuple[int, int]
@@ -39,14 +40,17 @@ class Actor:
 
 @dataclass(frozen=True)
 class GuildAccess:
-    guild: asyncpg.Record
+    row: asyncpg.Record
+    """What it was loaded from: the guild's own columns (from ``guild_access``) or the
+    channel's (from ``channel_access``), plus the actor's membership as ``m_*``."""
+    guild_id: int
     member: MemberContext
     permissions: int
     top_rank: RoleRank
 
-    @property
-    def guild_id(self) -> int:
-        return int(self.guild["id"])
+    def member_object(self) -> dict[str, Any]:
+        """The actor's own member object (without ``user``), as events carry it."""
+        return shapes.member(self.row, self.member.role_permissions, with_user=False, prefix="m_")
 
     @property
     def is_owner(self) -> bool:
@@ -114,32 +118,66 @@ DM_PERMISSIONS = int(
     | Permission.PIN_MESSAGES
 )
 
-_GUILD_ACCESS = """
-SELECT g.*, m.user_id AS member_id, m.communication_disabled_until,
-       ev.permissions AS everyone_permissions,
+# Membership, roles and @everyone for user $2 in the guild the outer query names as
+# ``gid``. Member columns carry an ``m_`` prefix; ``m_user_id`` is null for non-members.
+_MEMBERSHIP_COLUMNS = """
+       m.user_id AS m_user_id, m.nick AS m_nick, m.avatar AS m_avatar,
+       m.joined_at AS m_joined_at, m.deaf AS m_deaf, m.mute AS m_mute,
+       m.pending AS m_pending, m.flags AS m_flags,
+       m.communication_disabled_until AS m_communication_disabled_until,
+       owner.owner_id AS g_owner_id, ev.permissions AS everyone_permissions,
        coalesce(mr.role_ids, '{}') AS role_ids,
        coalesce(mr.role_bits, '{}') AS role_bits,
        coalesce(mr.role_positions, '{}') AS role_positions
-FROM guilds g
-LEFT JOIN members m ON m.guild_id = g.id AND m.user_id = $2
-LEFT JOIN roles ev ON ev.id = g.id
-LEFT JOIN LATERAL (
-    SELECT array_agg(r.id) AS role_ids, array_agg(r.permissions) AS role_bits,
-           array_agg(r.position) AS role_positions
-    FROM member_roles x JOIN roles r ON r.id = x.role_id
-    WHERE x.guild_id = g.id AND x.user_id = $2
-) mr ON m.user_id IS NOT NULL
-WHERE g.id = $1
 """
+_MEMBERSHIP_JOINS = """
+LEFT JOIN guilds owner ON owner.id = {gid}
+LEFT JOIN members m ON m.guild_id = {gid} AND m.user_id = $2
+LEFT JOIN roles ev ON ev.id = {gid}
+LEFT JOIN LATERAL (
+    SELECT array_agg(r.id ORDER BY r.id) AS role_ids, array_agg(r.permissions ORDER BY r.id) AS role_bits,
+           array_agg(r.position ORDER BY r.id) AS role_positions
+    FROM member_roles x JOIN roles r ON r.id = x.role_id
+    WHERE x.guild_id = {gid} AND x.user_id = $2
+) mr ON m.user_id IS NOT NULL
+"""
+_GUILD_ACCESS = (
+    "SELECT g.*, "
+    + _MEMBERSHIP_COLUMNS
+    + " FROM guilds g "
+    + _MEMBERSHIP_JOINS.format(gid="g.id")
+    + " WHERE g.id = $1"
+)
+# One round trip for everything a channel check needs: the channel, the actor's
+# membership of its guild (or of the private channel) and the channel's overwrites.
+_CHANNEL_ACCESS = (
+    "SELECT c.*, "
+    + _MEMBERSHIP_COLUMNS
+    + """,
+       coalesce(ow.targets, '{}') AS ow_targets, coalesce(ow.kinds, '{}') AS ow_kinds,
+       coalesce(ow.allows, '{}') AS ow_allows, coalesce(ow.denies, '{}') AS ow_denies,
+       (c.guild_id IS NULL AND EXISTS (
+            SELECT 1 FROM channel_recipients cr WHERE cr.channel_id = c.id AND cr.user_id = $2
+       )) AS is_recipient
+    FROM channels c """
+    + _MEMBERSHIP_JOINS.format(gid="c.guild_id")
+    + """
+    LEFT JOIN LATERAL (
+        SELECT array_agg(o.target_id) AS targets, array_agg(o.type) AS kinds,
+               array_agg(o.allow) AS allows, array_agg(o.deny) AS denies
+        FROM overwrites o WHERE o.channel_id = c.id
+    ) ow ON c.guild_id IS NOT NULL
+    WHERE c.id = $1"""
+)
 
 
-def _guild_access_from(row: Any, user_id: int, now: datetime) -> GuildAccess:
-    timeout = row["communication_disabled_until"]
+def _access_from(row: Any, guild_id: int, user_id: int, now: datetime) -> GuildAccess:
+    timeout = row["m_communication_disabled_until"]
     role_ids: list[int] = list(row["role_ids"])
     member = MemberContext(
         user_id=user_id,
-        guild_id=int(row["id"]),
-        owner_id=int(row["owner_id"]),
+        guild_id=guild_id,
+        owner_id=int(row["g_owner_id"]),
         everyone_permissions=int(row["everyone_permissions"] or 0),
         role_permissions=dict(zip(role_ids, row["role_bits"], strict=True)),
         timed_out=timeout is not None and timeout > now,
@@ -148,8 +186,8 @@ def _guild_access_from(row: Any, user_id: int, now: datetime) -> GuildAccess:
         top = OWNER_RANK
     else:
         ranks = [role_rank(p, r) for p, r in zip(row["role_positions"], role_ids, strict=True)]
-        top = max(ranks, default=role_rank(0, int(row["id"])))
-    return GuildAccess(row, member, perms.base_permissions(member), top)
+        top = max(ranks, default=role_rank(0, guild_id))
+    return GuildAccess(row, guild_id, member, perms.base_permissions(member), top)
 
 
 async def guild_access(conn: Connection, guild_id: int, user_id: int, now: datetime) -> GuildAccess:
@@ -157,16 +195,9 @@ async def guild_access(conn: Connection, guild_id: int, user_id: int, now: datet
     row = await conn.fetchrow(_GUILD_ACCESS, guild_id, user_id)
     if row is None:
         raise DomainError(Error.UNKNOWN_GUILD)
-    if row["member_id"] is None:
+    if row["m_user_id"] is None:
         raise DomainError(Error.MISSING_ACCESS)
-    return _guild_access_from(row, user_id, now)
-
-
-async def overwrites_of(conn: Connection, channel_id: int) -> list[Overwrite]:
-    rows = await conn.fetch(
-        "SELECT target_id, type, allow, deny FROM overwrites WHERE channel_id = $1", channel_id
-    )
-    return [Overwrite(r["target_id"], r["type"], r["allow"], r["deny"]) for r in rows]
+    return _access_from(row, guild_id, user_id, now)
 
 
 def permissions_in(access: GuildAccess, channel: Any, overwrites: list[Overwrite]) -> int:
@@ -185,24 +216,27 @@ async def channel_access(
 ) -> ChannelAccess:
     """The actor in ``channel_id``: 404 if unknown, 403 Missing Access if not visible."""
     row = await conn.fetchrow(
-        "SELECT * FROM channels WHERE id = $1" + (" FOR UPDATE" if lock else ""), channel_id
+        _CHANNEL_ACCESS + (" FOR UPDATE OF c" if lock else ""), channel_id, user_id
     )
     if row is None:
         raise DomainError(Error.UNKNOWN_CHANNEL)
-    if row["type"] in PRIVATE_CHANNEL_TYPES:
-        is_recipient = await conn.fetchval(
-            "SELECT true FROM channel_recipients WHERE channel_id = $1 AND user_id = $2",
-            channel_id,
-            user_id,
-        )
-        if not is_recipient:
+    if row["guild_id"] is None:
+        if not row["is_recipient"]:
             raise DomainError(Error.MISSING_ACCESS)
         return ChannelAccess(row, None, DM_PERMISSIONS)
-    access = await guild_access(conn, row["guild_id"], user_id, now)
-    bits = permissions_in(access, row, await overwrites_of(conn, channel_id))
+    if row["m_user_id"] is None:
+        raise DomainError(Error.MISSING_ACCESS)
+    guild = _access_from(row, int(row["guild_id"]), user_id, now)
+    overwrites = [
+        Overwrite(*fields)
+        for fields in zip(
+            row["ow_targets"], row["ow_kinds"], row["ow_allows"], row["ow_denies"], strict=True
+        )
+    ]
+    bits = permissions_in(guild, row, overwrites)
     if not perms.has(bits, Permission.VIEW_CHANNEL):
         raise DomainError(Error.MISSING_ACCESS)
-    return ChannelAccess(row, access, bits)
+    return ChannelAccess(row, guild, bits)
 
 
 async def member_rank(conn: Connection, guild: GuildAccess, user_id: int) -> RoleRank:

@@ -42,17 +42,15 @@ async def emit(
     otherwise the gateway delivers to whoever can view ``channel_id`` or ``guild_id``.
     """
     seq = await conn.fetchval(
-        """INSERT INTO event_streams (id, seq) VALUES ($1, 1)
-           ON CONFLICT (id) DO UPDATE SET seq = event_streams.seq + 1
+        """WITH stream AS (
+               INSERT INTO event_streams (id, seq) VALUES ($1, 1)
+               ON CONFLICT (id) DO UPDATE SET seq = event_streams.seq + 1
+               RETURNING seq)
+           INSERT INTO outbox (stream_id, seq, event, data, guild_id, channel_id, channel_seq,
+                               user_ids)
+           SELECT $1, stream.seq, $2, $3, $4, $5, $6, $7 FROM stream
            RETURNING seq""",
         stream_id,
-    )
-    await conn.execute(
-        """INSERT INTO outbox (stream_id, seq, event, data, guild_id, channel_id, channel_seq,
-                               user_ids)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        stream_id,
-        seq,
         event,
         data,
         guild_id,

@@ -157,20 +157,23 @@ def channel(
     return data
 
 
-def member(row: Row, role_ids: Iterable[int], *, with_user: bool = True) -> dict[str, Any]:
-    """A guild member; ``row`` has member columns and user columns prefixed ``u_``."""
+def member(
+    row: Row, role_ids: Iterable[int], *, with_user: bool = True, prefix: str = ""
+) -> dict[str, Any]:
+    """A guild member; ``row`` has member columns (under ``prefix``) and, with
+    ``with_user``, user columns prefixed ``u_``."""
     data: dict[str, Any] = {
-        "nick": row["nick"],
-        "avatar": row["avatar"],
+        "nick": row[prefix + "nick"],
+        "avatar": row[prefix + "avatar"],
         "banner": None,
-        "roles": [str(r) for r in role_ids],
-        "joined_at": ts(row["joined_at"]),
+        "roles": [str(r) for r in sorted(role_ids)],
+        "joined_at": ts(row[prefix + "joined_at"]),
         "premium_since": None,
-        "deaf": row["deaf"],
-        "mute": row["mute"],
-        "flags": row["flags"],
-        "pending": row["pending"],
-        "communication_disabled_until": ts(row["communication_disabled_until"]),
+        "deaf": row[prefix + "deaf"],
+        "mute": row[prefix + "mute"],
+        "flags": row[prefix + "flags"],
+        "pending": row[prefix + "pending"],
+        "communication_disabled_until": ts(row[prefix + "communication_disabled_until"]),
         "avatar_decoration_data": None,
     }
     if with_user:

@@ -310,7 +310,7 @@ async def my_guilds(
         out = []
         for r in rows:
             access = await guild_access(conn, r["guild_id"], actor.user_id, ctx.now())
-            g = access.guild
+            g = access.row
             item: dict[str, Any] = {
                 "id": str(g["id"]),
                 "name": g["name"],

@@ -278,7 +278,7 @@ async def modify_guild(
             if not is_member:
                 raise invalid_form("owner_id", "GUILD_OWNER_INVALID", "New owner must be a member")
         await _check_special_channels(conn, guild_id, fields)
-        before = dict(access.guild)
+        before = dict(access.row)
         if fields:
             sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=2))
             await conn.execute(

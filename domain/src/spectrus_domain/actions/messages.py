@@ -108,9 +108,12 @@ async def _check_slowmode(
 async def _member_partial(
     conn: Connection, access: ChannelAccess, user_id: int
 ) -> dict[str, Any] | None:
-    if access.guild_id is None:
+    """The member object (without ``user``) events about ``user_id``'s message carry."""
+    if access.guild is None:
         return None
-    data = await queries.member(conn, access.guild_id, user_id)
+    if user_id == access.guild.member.user_id:
+        return access.guild.member_object()  # already loaded with the access check
+    data = await queries.member(conn, access.guild.guild_id, user_id)
     data.pop("user")
     return data
 
