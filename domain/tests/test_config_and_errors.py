@@ -103,3 +103,11 @@ def test_only_actions_write() -> None:
             ):
                 offenders.append(f"{rel}:{node.lineno}")
     assert not offenders, offenders
+
+
+def test_readme_documents_every_setting() -> None:
+    import dataclasses
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for f in dataclasses.fields(Settings):
+        assert f"`{env_name(f.name)}`" in readme and f"`{flag_name(f.name)}`" in readme, f.name
