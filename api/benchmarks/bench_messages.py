@@ -69,12 +69,9 @@ async def main(counts: list[int], seconds: float) -> None:
 
 
 def api_process(server: Server) -> psutil.Process:
-    """The Python process serving the API (``./spectrus`` runs it under ``uv run``)."""
+    """The Python process serving the API (``./spectrus`` execs into it)."""
     assert server.proc is not None
-    for child in psutil.Process(server.proc.pid).children(recursive=True):
-        if child.name() == "spectrus" or child.cmdline()[1:2] == [str(ROOT / ".venv/bin/spectrus")]:
-            return child
-    raise RuntimeError("API process not found")
+    return psutil.Process(server.proc.pid)
 
 
 async def run(server: Server, counts: list[int], seconds: float) -> None:

@@ -7,9 +7,12 @@ close the pool, then stop PostgreSQL with a fast (clean) shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 from spectrus_api.app import create_app
@@ -78,6 +81,22 @@ async def serve(settings: Settings, dsn: str) -> None:
         await db.close()
 
 
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """A second Ctrl-C must not abandon PostgreSQL half-stopped. Its fast shutdown is
+    bounded (it escalates to SIGQUIT after a minute), so further signals just wait."""
+
+    def wait(signum: int, _frame: object) -> None:
+        log.warning("still stopping PostgreSQL (signal %d ignored)", signum)
+
+    previous = {s: signal.signal(s, wait) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def up(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     postgres = None
@@ -92,6 +111,7 @@ def up(settings: Settings) -> None:
         pass
     finally:
         if postgres is not None:
-            log.info("stopping PostgreSQL")
-            postgres.stop()
+            with _interrupts_deferred():
+                log.info("stopping PostgreSQL")
+                postgres.stop()
     print("Spectrus stopped.", file=sys.stderr, flush=True)
