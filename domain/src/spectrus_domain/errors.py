@@ -29,23 +29,18 @@ class Error(Enum):
     PAYLOAD_TOO_LARGE = ErrorSpec(413, 40005, "Request entity too large")
     RATE_LIMITED = ErrorSpec(429, 0, "You are being rate limited.", 4008)
 
-    UNKNOWN_ACCOUNT = ErrorSpec(404, 10001, "Unknown Account")
     UNKNOWN_APPLICATION = ErrorSpec(404, 10002, "Unknown Application")
     UNKNOWN_CHANNEL = ErrorSpec(404, 10003, "Unknown Channel")
     UNKNOWN_GUILD = ErrorSpec(404, 10004, "Unknown Guild")
     UNKNOWN_INVITE = ErrorSpec(404, 10006, "Unknown Invite")
     UNKNOWN_MEMBER = ErrorSpec(404, 10007, "Unknown Member")
     UNKNOWN_MESSAGE = ErrorSpec(404, 10008, "Unknown Message")
-    UNKNOWN_OVERWRITE = ErrorSpec(404, 10009, "Unknown Permission Overwrite")
     UNKNOWN_ROLE = ErrorSpec(404, 10011, "Unknown Role")
-    UNKNOWN_TOKEN = ErrorSpec(404, 10012, "Unknown Token")
     UNKNOWN_USER = ErrorSpec(404, 10013, "Unknown User")
     UNKNOWN_EMOJI = ErrorSpec(400, 10014, "Unknown Emoji")
     UNKNOWN_BAN = ErrorSpec(404, 10026, "Unknown Ban")
-    UNKNOWN_SESSION = ErrorSpec(404, 10020, "Unknown Session")
 
     BOTS_CANNOT_USE = ErrorSpec(403, 20001, "Bots cannot use this endpoint")
-    ONLY_BOTS_CAN_USE = ErrorSpec(403, 20002, "Only bots can use this endpoint")
 
     MAX_GUILDS = ErrorSpec(400, 30001, "Maximum number of guilds reached (100)")
     MAX_PINS = ErrorSpec(400, 30003, "Maximum number of pins reached for the channel (50)")
@@ -54,9 +49,7 @@ class Error(Enum):
     MAX_REACTIONS = ErrorSpec(400, 30010, "Maximum number of reactions reached (20)")
     MAX_CHANNELS = ErrorSpec(400, 30013, "Maximum number of guild channels reached (500)")
     MAX_INVITES = ErrorSpec(400, 30016, "Maximum number of invites reached (1000)")
-    MAX_BANS = ErrorSpec(400, 30035, "Maximum number of bans for non-guild members exceeded")
 
-    UNAUTHORIZED_TOKEN = ErrorSpec(401, 40001, "Unauthorized. Provide a valid token and try again")
     BANNED_FROM_GUILD = ErrorSpec(403, 40007, "The user is banned from this guild")
     REGISTRATION_CLOSED = ErrorSpec(403, 40008, "Registration is closed on this instance")
 
@@ -68,26 +61,18 @@ class Error(Enum):
     CANNOT_MESSAGE_USER = ErrorSpec(403, 50007, "Cannot send messages to this user")
     NOT_TEXT_CHANNEL = ErrorSpec(403, 50008, "Cannot send messages in a non-text channel")
     MISSING_PERMISSIONS = ErrorSpec(403, 50013, "Missing Permissions")
-    INVALID_TOKEN = ErrorSpec(401, 50014, "Invalid authentication token provided")
     BULK_DELETE_COUNT = ErrorSpec(
         400,
         50016,
         "Provided too few or too many messages to delete. "
         "Must provide at least 2 and fewer than 100 messages to delete.",
     )
-    PIN_WRONG_CHANNEL = ErrorSpec(
-        400, 50019, "A message can only be pinned to the channel it was sent in"
-    )
-    SYSTEM_MESSAGE = ErrorSpec(403, 50021, "Cannot execute action on a system message")
     INVALID_CHANNEL_TYPE = ErrorSpec(400, 50024, "Cannot execute action on this channel type")
-    INVALID_OAUTH_STATE = ErrorSpec(400, 50025, "Invalid OAuth2 access token")
-    INVALID_RECIPIENTS = ErrorSpec(400, 50033, "Invalid Recipient(s)")
     BULK_DELETE_TOO_OLD = ErrorSpec(400, 50034, "A message provided was too old to bulk delete")
     INVALID_FORM_BODY = ErrorSpec(400, 50035, "Invalid Form Body", 4002)
     INVALID_JSON = ErrorSpec(400, 50109, "The request body contains invalid JSON.", 4002)
     NOT_IN_VOICE = ErrorSpec(400, 40032, "Target user is not connected to voice.")
     SLOWMODE = ErrorSpec(429, 20016, "This action cannot be performed due to slowmode rate limit.")
-    REACTION_BLOCKED = ErrorSpec(403, 90001, "Reaction was blocked")
 
 
 FieldErrors = dict[str, Any]

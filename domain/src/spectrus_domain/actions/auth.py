@@ -12,7 +12,7 @@ from spectrus_domain import credentials, events, shapes
 from spectrus_domain.access import Actor
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, field_error, merge_field_errors
-from spectrus_domain.storage.db import Connection, one
+from spectrus_domain.storage.db import Connection, one, update
 
 # Recording every request's use of a token would turn reads into writes; once a minute
 # is precise enough for "last used".
@@ -285,19 +285,17 @@ async def update_profile(ctx: Context, actor: Actor, changes: dict[str, Any]) ->
     async def body(conn: Connection) -> dict[str, Any]:
         if "username" in changes and actor.bot:
             raise DomainError(Error.INVALID_ACCOUNT_TYPE)
-        fields = {k: changes[k] for k in ("username", "global_name") if k in changes}
+        fields: dict[str, Any] = {
+            k: changes[k] for k in ("username", "global_name") if k in changes
+        }
+        row = await one(conn, "SELECT * FROM users WHERE id = $1", actor.user_id)
         if fields:
-            sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=2))
             try:
-                async with conn.transaction():
-                    await conn.execute(
-                        f"UPDATE users SET {sets} WHERE id = $1", actor.user_id, *fields.values()
-                    )
+                async with conn.transaction():  # a savepoint: a taken name is a clean error
+                    row = await update(conn, "users", {"id": actor.user_id}, fields)
             except asyncpg.UniqueViolationError:
                 raise username_taken() from None
-        data = shapes.current_user(
-            await one(conn, "SELECT * FROM users WHERE id = $1", actor.user_id)
-        )
+        data = shapes.current_user(row)
         if fields:
             await events.emit_user(conn, actor.user_id, "USER_UPDATE", data)
         return data

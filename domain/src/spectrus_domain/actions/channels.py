@@ -19,20 +19,9 @@ from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.permissions import ALL_PERMISSIONS, OVERWRITE_ROLE, Permission
-from spectrus_domain.storage.db import Connection, one
+from spectrus_domain.storage.db import Connection, update
 
-CHANNEL_EDITABLE = (
-    "name",
-    "topic",
-    "position",
-    "nsfw",
-    "rate_limit_per_user",
-    "bitrate",
-    "user_limit",
-    "parent_id",
-    "rtc_region",
-)
-# Which fields each type may carry; the rest are ignored as on Discord.
+# Which fields each type of channel may change; the rest are ignored, as on Discord.
 _FIELDS_BY_TYPE = {
     shapes.CHANNEL_TEXT: {"name", "topic", "position", "nsfw", "rate_limit_per_user", "parent_id"},
     shapes.CHANNEL_VOICE: {
@@ -272,7 +261,7 @@ async def modify_channel(
         access.require(Permission.MANAGE_CHANNELS)
         row = access.channel
         allowed = _FIELDS_BY_TYPE[row["type"]]
-        fields = {k: v for k, v in changes.items() if k in CHANNEL_EDITABLE and k in allowed}
+        fields = {k: v for k, v in changes.items() if k in allowed}
         if "name" in fields and fields["name"] is None:
             raise invalid_form("name", "BASE_TYPE_REQUIRED", "This field is required")
         if "parent_id" in fields:
@@ -286,11 +275,7 @@ async def modify_channel(
         ):
             if key in fields and fields[key] is None:
                 fields[key] = default
-        if fields:
-            sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=2))
-            await conn.execute(
-                f"UPDATE channels SET {sets} WHERE id = $1", channel_id, *fields.values()
-            )
+        new_row = await update(conn, "channels", {"id": channel_id}, fields) if fields else row
         overwrites_changed = False
         if changes.get("permission_overwrites") is not None:
             wanted = changes["permission_overwrites"]
@@ -298,7 +283,6 @@ async def modify_channel(
             overwrites_changed = await _write_overwrites(
                 ctx, conn, guild.guild_id, actor, channel_id, wanted, reason, replace=True
             )
-        new_row = await one(conn, "SELECT * FROM channels WHERE id = $1", channel_id)
         changed = audit.diff({k: row[k] for k in fields}, {k: new_row[k] for k in fields})
         if changed:
             for c in changed:
@@ -421,10 +405,7 @@ async def modify_positions(
                 await _check_parent(conn, guild_id, move["parent_id"])
                 sets["parent_id"] = move["parent_id"]
             if sets:
-                cols = ", ".join(f"{k} = ${n}" for n, k in enumerate(sets, start=2))
-                await conn.execute(
-                    f"UPDATE channels SET {cols} WHERE id = $1", move["id"], *sets.values()
-                )
+                await update(conn, "channels", {"id": move["id"]}, sets)
             parent = sets.get("parent_id", row["parent_id"])
             synced = False
             if move.get("lock_permissions") and parent is not None:

@@ -11,7 +11,7 @@ from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.permissions import DEFAULT_EVERYONE, Permission
-from spectrus_domain.storage.db import Connection, one
+from spectrus_domain.storage.db import Connection, update
 
 GUILD_EDITABLE = (
     "name",
@@ -279,13 +279,8 @@ async def modify_guild(
                 raise invalid_form("owner_id", "GUILD_OWNER_INVALID", "New owner must be a member")
         await _check_special_channels(conn, guild_id, fields)
         before = dict(access.row)
-        if fields:
-            sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=2))
-            await conn.execute(
-                f"UPDATE guilds SET {sets} WHERE id = $1", guild_id, *fields.values()
-            )
+        after_row = await update(conn, "guilds", {"id": guild_id}, fields) if fields else access.row
         data = await queries.guild(conn, guild_id)
-        after_row = await one(conn, "SELECT * FROM guilds WHERE id = $1", guild_id)
         changed = audit.diff(
             {k: _audit_value(before[k]) for k in fields},
             {k: _audit_value(after_row[k]) for k in fields},

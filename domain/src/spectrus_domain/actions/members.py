@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
+
 from spectrus_domain import audit, events, limits, queries, shapes
 from spectrus_domain.access import (
     Actor,
@@ -21,7 +23,7 @@ from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.ids import snowflake_floor
 from spectrus_domain.permissions import Permission
-from spectrus_domain.storage.db import Connection, one
+from spectrus_domain.storage.db import Connection, one, update
 
 
 async def _require_member(conn: Connection, guild_id: int, user_id: int) -> None:
@@ -100,18 +102,8 @@ async def modify_member(
             # Voice arrives with the media service; until then nobody is connected.
             raise DomainError(Error.NOT_IN_VOICE)
         if updates:
-            sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(updates, start=3))
-            await conn.execute(
-                f"UPDATE members SET {sets} WHERE guild_id = $1 AND user_id = $2",
-                guild_id,
-                user_id,
-                *updates.values(),
-            )
-            after = await one(
-                conn,
-                "SELECT * FROM members WHERE guild_id = $1 AND user_id = $2",
-                guild_id,
-                user_id,
+            after = await update(
+                conn, "members", {"guild_id": guild_id, "user_id": user_id}, updates
             )
             changed = audit.diff(
                 {k: _audit_value(before[k]) for k in updates},
@@ -290,23 +282,28 @@ async def ban(
                 conn, guild_id, user_id, now - timedelta(seconds=delete_message_seconds)
             )
         if inserted:
-            await events.emit_guild(
-                conn,
-                guild_id,
-                "GUILD_BAN_ADD",
-                {"guild_id": str(guild_id), "user": shapes.user(user_row)},
-            )
-            await audit.record(
-                conn,
-                ctx.ids,
-                guild_id,
-                actor.user_id,
-                AuditAction.MEMBER_BAN_ADD,
-                target_id=user_id,
-                reason=reason,
-            )
+            await _announce_ban(ctx, conn, guild_id, actor, user_row, reason, banned=True)
 
     await ctx.db.write(body)
+
+
+async def _announce_ban(
+    ctx: Context,
+    conn: Connection,
+    guild_id: int,
+    actor: Actor,
+    user_row: asyncpg.Record,
+    reason: str | None,
+    *,
+    banned: bool,
+) -> None:
+    event = "GUILD_BAN_ADD" if banned else "GUILD_BAN_REMOVE"
+    data = {"guild_id": str(guild_id), "user": shapes.user(user_row)}
+    await events.emit_guild(conn, guild_id, event, data)
+    action = AuditAction.MEMBER_BAN_ADD if banned else AuditAction.MEMBER_BAN_REMOVE
+    await audit.record(
+        conn, ctx.ids, guild_id, actor.user_id, action, target_id=user_row["id"], reason=reason
+    )
 
 
 async def _purge_messages(conn: Connection, guild_id: int, user_id: int, since: datetime) -> None:
@@ -337,20 +334,6 @@ async def unban(
         if not deleted:
             raise DomainError(Error.UNKNOWN_BAN)
         user_row = await queries.user_row(conn, user_id)
-        await events.emit_guild(
-            conn,
-            guild_id,
-            "GUILD_BAN_REMOVE",
-            {"guild_id": str(guild_id), "user": shapes.user(user_row)},
-        )
-        await audit.record(
-            conn,
-            ctx.ids,
-            guild_id,
-            actor.user_id,
-            AuditAction.MEMBER_BAN_REMOVE,
-            target_id=user_id,
-            reason=reason,
-        )
+        await _announce_ban(ctx, conn, guild_id, actor, user_row, reason, banned=False)
 
     await ctx.db.write(body)

@@ -17,7 +17,7 @@ from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.ids import SnowflakeGenerator, snowflake_floor, snowflake_time_ms
 from spectrus_domain.permissions import Permission
-from spectrus_domain.storage.db import Connection, one
+from spectrus_domain.storage.db import Connection, one, update
 
 MESSAGE_DEFAULT = 0
 MESSAGE_REPLY = 19
@@ -285,10 +285,7 @@ async def edit_message(
             )
         if updates:
             seq, _ = await events.next_channel_seq(conn, channel_id)
-            sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(updates, start=2))
-            await conn.execute(
-                f"UPDATE messages SET {sets} WHERE id = $1", message_id, *updates.values()
-            )
+            await update(conn, "messages", {"id": message_id}, updates)
             data = await queries.message(conn, channel_id, message_id, actor.user_id)
             member = await _member_partial(conn, access, row["author_id"])
             await _emit_channel_event(

@@ -17,7 +17,7 @@ from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.permissions import Permission
-from spectrus_domain.storage.db import Connection
+from spectrus_domain.storage.db import Connection, update
 
 ROLE_EDITABLE = ("name", "permissions", "color", "hoist", "mentionable", "unicode_emoji")
 
@@ -116,10 +116,7 @@ async def modify_role(
         else:
             # Granting is limited to held bits; bits the role already had may stay.
             guild.require_grantable(fields["permissions"] & ~row["permissions"])
-        if fields:
-            sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=2))
-            await conn.execute(f"UPDATE roles SET {sets} WHERE id = $1", role_id, *fields.values())
-        new = await queries.role_row(conn, guild_id, role_id)
+        new = await update(conn, "roles", {"id": role_id}, fields) if fields else row
         changed = audit.diff(_audit_view(row, fields), _audit_view(new, fields))
         if not changed:
             return shapes.role(new)

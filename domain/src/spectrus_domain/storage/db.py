@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
@@ -47,6 +48,25 @@ async def one(conn: Executor, query: str, *args: Any) -> asyncpg.Record:
     if row is None:
         raise LookupError(f"expected a row from: {query.split(chr(10), maxsplit=1)[0]}")
     return row
+
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+async def update(
+    conn: Executor, table: str, key: Mapping[str, Any], fields: Mapping[str, Any]
+) -> asyncpg.Record:
+    """``UPDATE table SET fields WHERE key RETURNING *``: the row as it is now.
+
+    Column names come from the actions' own allow-lists, never from input (checked here
+    all the same); every value is a bound parameter."""
+    names = [*fields, *key, table]
+    if not all(_IDENTIFIER.match(n) for n in names):
+        raise ValueError(f"not a column name: {names}")
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(fields, start=1))
+    where = " AND ".join(f"{c} = ${i}" for i, c in enumerate(key, start=len(fields) + 1))
+    query = f"UPDATE {table} SET {sets} WHERE {where} RETURNING *"
+    return await one(conn, query, *fields.values(), *key.values())
 
 
 class Database:
