@@ -272,3 +272,34 @@ async def test_unknown_routes_and_methods_have_discord_bodies(api) -> None:
     assert r.status_code == 404 and r.json() == {"message": "404: Not Found", "code": 0}
     r = await api.http.put("/gateway")
     assert r.status_code == 405 and "GET" in r.headers["allow"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 50_000 + b"]" * 50_000,  # deep nesting
+        b'{"content": ' + b"9" * 5000 + b"}",  # a number Python refuses to parse
+        b'{"content": "\xff\xfe"}',  # not UTF-8
+        b'{"content": "\\ud800"}',  # a lone surrogate
+        b'{"content": "a\\u0000b"}',  # NUL
+        b'{"content": "hi", "nonce": ' + b"9" * 40 + b"}",  # nonce out of range
+        b'{"content": "hi", "embeds": {"title": 1}}',  # object where a list belongs
+        b"[]",
+        b"null",
+        b'"text"',
+        b"",
+        b"{",
+    ],
+)
+async def test_hostile_bodies_get_400_not_500(api, raw) -> None:
+    owner = await api.register()
+    guild = await api.guild(owner)
+    channel = await api.text_channel(owner, guild)
+    for content_type in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
+        r = await api.http.post(
+            f"/channels/{channel}/messages",
+            headers={**owner.auth, "content-type": content_type},
+            content=raw,
+        )
+        assert 400 <= r.status_code < 500, (content_type, r.status_code, r.text[:200])
+        assert r.headers["content-type"] == "application/json"

@@ -444,3 +444,24 @@ async def test_invite_management_permissions(api) -> None:
     await api.call(owner, "DELETE", f"/invites/{invite['code']}", 404)
     bad = await api.http.get("/invites/not valid!")
     assert bad.status_code in (400, 404)
+
+
+async def test_timestamps_without_an_offset_are_utc(api, clock) -> None:
+    owner, member = await api.register(), await api.register()
+    guild = await api.guild(owner)
+    await api.join(owner, member, guild)
+    naive = (clock.now + timedelta(hours=2)).replace(tzinfo=None).isoformat()
+    timed = await api.call(
+        owner,
+        "PATCH",
+        f"/guilds/{guild['id']}/members/{member.id}",
+        json={"communication_disabled_until": naive},
+    )
+    assert datetime.fromisoformat(timed["communication_disabled_until"]) == datetime.fromisoformat(
+        naive + "+00:00"
+    )
+    channel = await api.text_channel(owner, guild)
+    page = await api.call(
+        owner, "GET", f"/channels/{channel}/messages/pins?before=2030-01-01T00:00:00"
+    )
+    assert page == {"items": [], "has_more": False}

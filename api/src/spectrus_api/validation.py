@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Path, Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+)
 from pydantic_core import ErrorDetails, core_schema
 from spectrus_domain.errors import FieldErrors, merge_field_errors
 from spectrus_domain.ids import MAX_SNOWFLAKE
@@ -98,7 +105,12 @@ def parse_timestamp(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
+def _aware(value: datetime) -> datetime:
+    """ISO 8601 without an offset means UTC (comparing it with aware times would fail)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp), AfterValidator(_aware)]
 
 
 # --- rendering errors ---------------------------------------------------------------

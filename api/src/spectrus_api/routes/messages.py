@@ -82,7 +82,11 @@ class Reference(Body):
 
 class NewMessage(Body):
     content: Annotated[str, Text(limits.MESSAGE_CONTENT_MAX)] = ""
-    nonce: Annotated[str, Text(limits.NONCE_MAX)] | int | None = None
+    nonce: (
+        Annotated[str, Text(limits.NONCE_MAX)]
+        | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+        | None
+    ) = None
     enforce_nonce: bool = False
     tts: bool = False
     embeds: Annotated[list[Embed], Field(max_length=limits.EMBEDS_PER_MESSAGE)] | None = None
