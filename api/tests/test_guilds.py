@@ -122,6 +122,9 @@ async def test_modify_guild_needs_manage_guild_and_is_audited(api) -> None:
     assert r.status_code == 403
     moved = await api.call(owner, "PATCH", f"/guilds/{guild['id']}", json={"owner_id": member.id})
     assert moved["owner_id"] == member.id
+    log = await api.call(member, "GET", f"/guilds/{guild['id']}/audit-logs?action_type=1&limit=1")
+    change = next(c for c in log["audit_log_entries"][0]["changes"] if c["key"] == "owner_id")
+    assert change == {"key": "owner_id", "old_value": owner.id, "new_value": member.id}  # strings
 
 
 async def _role(api, owner, guild, bits: int, name: str = "role") -> str:

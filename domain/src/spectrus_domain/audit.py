@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
@@ -36,11 +38,20 @@ class AuditAction(IntEnum):
     MESSAGE_UNPIN = 75
 
 
-def diff(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+def _json_value(value: Any) -> Any:
+    """Audit values as Discord writes them: ids as strings, times in ISO 8601."""
+    if isinstance(value, datetime):
+        return shapes.ts(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 2**53:
+        return str(value)  # a snowflake; JavaScript clients would lose its low bits
+    return value
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Discord's ``changes``: one ``{key, old_value?, new_value?}`` per changed key."""
     changes = []
     for key in sorted(set(before) | set(after)):
-        old, new = before.get(key), after.get(key)
+        old, new = _json_value(before.get(key)), _json_value(after.get(key))
         if old == new:
             continue
         change: dict[str, Any] = {"key": key}

@@ -285,10 +285,6 @@ async def modify_channel(
             )
         changed = audit.diff({k: row[k] for k in fields}, {k: new_row[k] for k in fields})
         if changed:
-            for c in changed:
-                for side in ("old_value", "new_value"):
-                    if c["key"] == "parent_id" and side in c:
-                        c[side] = str(c[side])
             await audit.record(
                 conn,
                 ctx.ids,

@@ -282,8 +282,8 @@ async def modify_guild(
         after_row = await update(conn, "guilds", {"id": guild_id}, fields) if fields else access.row
         data = await queries.guild(conn, guild_id)
         changed = audit.diff(
-            {k: _audit_value(before[k]) for k in fields},
-            {k: _audit_value(after_row[k]) for k in fields},
+            {k: before[k] for k in fields},
+            {k: after_row[k] for k in fields},
         )
         if changed:
             await audit.record(
@@ -321,10 +321,6 @@ async def _check_special_channels(conn: Connection, guild_id: int, fields: dict[
         )
         if not ok:
             raise invalid_form(key, "CHANNEL_INVALID", "Not a suitable channel of this guild")
-
-
-def _audit_value(value: Any) -> Any:
-    return str(value) if isinstance(value, int) and value > 2**53 else value
 
 
 async def delete_guild(ctx: Context, actor: Actor, guild_id: int) -> None:

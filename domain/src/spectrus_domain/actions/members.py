@@ -106,8 +106,8 @@ async def modify_member(
                 conn, "members", {"guild_id": guild_id, "user_id": user_id}, updates
             )
             changed = audit.diff(
-                {k: _audit_value(before[k]) for k in updates},
-                {k: _audit_value(after[k]) for k in updates},
+                {k: before[k] for k in updates},
+                {k: after[k] for k in updates},
             )
             if changed:
                 await audit.record(
@@ -130,10 +130,6 @@ async def modify_member(
         return await queries.member(conn, guild_id, user_id)
 
     return await ctx.db.write(body)
-
-
-def _audit_value(value: Any) -> Any:
-    return shapes.ts(value) if isinstance(value, datetime) else value
 
 
 async def _set_roles(
