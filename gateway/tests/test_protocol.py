@@ -7,8 +7,7 @@ import zlib
 
 import pytest
 import zstandard
-
-from spectrus_gateway.protocol.codec import UnsupportedTransport, encoder_for
+from spectrus_gateway.protocol.codec import UnsupportedTransportError, encoder_for
 from spectrus_gateway.protocol.codes import CLOSE_REASONS, Close, Intent, disallowed_intents
 from spectrus_gateway.protocol.connection import (
     CloseConnection,
@@ -22,7 +21,9 @@ from spectrus_gateway.protocol.connection import (
     UpdateVoiceState,
 )
 
-IDENTIFY = json.dumps({"op": 2, "d": {"token": "tok", "intents": 513, "properties": {"os": "linux"}}})
+IDENTIFY = json.dumps(
+    {"op": 2, "d": {"token": "tok", "intents": 513, "properties": {"os": "linux"}}}
+)
 
 
 def ops(outputs):
@@ -55,14 +56,23 @@ def test_identify_then_ready_then_gap_free_dispatches() -> None:
     outputs = conn.take()
     assert ops(outputs) == [10, "Identify"]
     request = outputs[1]
-    assert isinstance(request, Identify) and request.token == "tok" and request.intents == 513 and request.shard == (0, 1)
+    assert (
+        isinstance(request, Identify)
+        and request.token == "tok"
+        and request.intents == 513
+        and request.shard == (0, 1)
+    )
     assert conn.dispatch("MESSAGE_CREATE", {}) == 0  # not before READY
     conn.ready("sid")
     assert [conn.dispatch(t, {}) for t in ("READY", "GUILD_CREATE", "MESSAGE_CREATE")] == [1, 2, 3]
     with pytest.raises(ValueError, match="gap"):
         conn.dispatch("MESSAGE_CREATE", {}, seq=9)
     sent = conn.take()
-    assert [(o.payload["t"], o.payload["s"]) for o in sent] == [("READY", 1), ("GUILD_CREATE", 2), ("MESSAGE_CREATE", 3)]
+    assert [(o.payload["t"], o.payload["s"]) for o in sent] == [
+        ("READY", 1),
+        ("GUILD_CREATE", 2),
+        ("MESSAGE_CREATE", 3),
+    ]
 
 
 def test_resume_continues_the_sessions_numbering() -> None:
@@ -73,20 +83,23 @@ def test_resume_continues_the_sessions_numbering() -> None:
     assert conn.dispatch("MESSAGE_CREATE", {}) == 42
 
 
-@pytest.mark.parametrize(("frame", "code"), [
-    ('{"op": 3, "d": {"status": "idle"}}', Close.NOT_AUTHENTICATED),
-    ('{"op": 99, "d": null}', Close.UNKNOWN_OPCODE),
-    ('{"op": 0, "d": {}}', Close.UNKNOWN_OPCODE),
-    ('{"op": 11, "d": null}', Close.UNKNOWN_OPCODE),
-    ("not json", Close.DECODE_ERROR),
-    ("[1, 2]", Close.DECODE_ERROR),
-    ('{"op": 2, "d": "token"}', Close.DECODE_ERROR),
-    ('{"op": 2, "d": {"token": 5}}', Close.DECODE_ERROR),
-    ('{"op": 2, "d": {"token": "t", "shard": [0, 2]}}', Close.INVALID_SHARD),
-    ('{"op": 2, "d": {"token": "t", "intents": -1}}', Close.INVALID_INTENTS),
-    ('{"op": 1, "d": "x"}', Close.DECODE_ERROR),
-    ('{"op": 1, "d": 18446744073709551616}', Close.DECODE_ERROR),
-])
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ('{"op": 3, "d": {"status": "idle"}}', Close.NOT_AUTHENTICATED),
+        ('{"op": 99, "d": null}', Close.UNKNOWN_OPCODE),
+        ('{"op": 0, "d": {}}', Close.UNKNOWN_OPCODE),
+        ('{"op": 11, "d": null}', Close.UNKNOWN_OPCODE),
+        ("not json", Close.DECODE_ERROR),
+        ("[1, 2]", Close.DECODE_ERROR),
+        ('{"op": 2, "d": "token"}', Close.DECODE_ERROR),
+        ('{"op": 2, "d": {"token": 5}}', Close.DECODE_ERROR),
+        ('{"op": 2, "d": {"token": "t", "shard": [0, 2]}}', Close.INVALID_SHARD),
+        ('{"op": 2, "d": {"token": "t", "intents": -1}}', Close.INVALID_INTENTS),
+        ('{"op": 1, "d": "x"}', Close.DECODE_ERROR),
+        ('{"op": 1, "d": 18446744073709551616}', Close.DECODE_ERROR),
+    ],
+)
 def test_bad_frames_close_with_discords_codes(frame: str, code: Close) -> None:
     conn = Connection(now=0.0)
     conn.receive(frame, 1.0)
@@ -103,7 +116,9 @@ def test_second_identify_is_refused() -> None:
 
 def test_frames_over_4096_bytes_and_bursts_over_120_close() -> None:
     big = Connection(now=0.0)
-    big.receive('{"op": 1, "d": null, "pad": "' + "é" * 2100 + '"}', 1.0)  # > 4096 bytes, < 4096 chars
+    big.receive(
+        '{"op": 1, "d": null, "pad": "' + "é" * 2100 + '"}', 1.0
+    )  # > 4096 bytes, < 4096 chars
     assert big.take()[-1].code == 4002
     chatty = Connection(now=0.0)
     for i in range(120):
@@ -122,9 +137,16 @@ def test_commands_after_ready_become_requests() -> None:
     conn.receive(IDENTIFY, 1.0)
     conn.ready("s")
     conn.take()
-    conn.receive('{"op": 3, "d": {"status": "dnd", "activities": [], "since": null, "afk": false}}', 2.0)
-    conn.receive('{"op": 4, "d": {"guild_id": "5", "channel_id": null, "self_mute": true, "self_deaf": false}}', 2.0)
-    conn.receive('{"op": 8, "d": {"guild_id": ["5", 6], "query": "", "limit": 0, "nonce": "n"}}', 2.0)
+    conn.receive(
+        '{"op": 3, "d": {"status": "dnd", "activities": [], "since": null, "afk": false}}', 2.0
+    )
+    conn.receive(
+        '{"op": 4, "d": {"guild_id": "5", "channel_id": null, "self_mute": true, "self_deaf": false}}',
+        2.0,
+    )
+    conn.receive(
+        '{"op": 8, "d": {"guild_id": ["5", 6], "query": "", "limit": 0, "nonce": "n"}}', 2.0
+    )
     assert conn.take() == [
         UpdatePresence("dnd", [], None, False),
         UpdateVoiceState(5, None, True, False),
@@ -144,7 +166,9 @@ def test_privileged_intents_need_the_applications_flags() -> None:
 @pytest.mark.parametrize("compress", ["zlib-stream", "zstd-stream"])
 def test_transport_compression_is_one_stream_flushed_per_payload(compress: str) -> None:
     encoder = encoder_for("json", compress)
-    payloads = [{"op": 0, "t": "MESSAGE_CREATE", "s": i, "d": {"content": "hello " * 20}} for i in range(5)]
+    payloads = [
+        {"op": 0, "t": "MESSAGE_CREATE", "s": i, "d": {"content": "hello " * 20}} for i in range(5)
+    ]
     frames = [encoder.encode(p) for p in payloads]
     if compress == "zlib-stream":
         inflater = zlib.decompressobj()
@@ -159,7 +183,7 @@ def test_transport_compression_is_one_stream_flushed_per_payload(compress: str) 
 
 def test_unknown_transports_are_refused() -> None:
     assert encoder_for(None, None).encode({"op": 11}) == '{"op":11}'
-    with pytest.raises(UnsupportedTransport):
+    with pytest.raises(UnsupportedTransportError):
         encoder_for("etf", None)
-    with pytest.raises(UnsupportedTransport):
+    with pytest.raises(UnsupportedTransportError):
         encoder_for("json", "gzip")

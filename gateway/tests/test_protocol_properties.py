@@ -14,7 +14,6 @@ import orjson
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-
 from spectrus_gateway.protocol.codes import Close, Op
 from spectrus_gateway.protocol.connection import (
     HEARTBEAT_GRACE,
@@ -32,7 +31,9 @@ from spectrus_gateway.protocol.connection import (
 INTERVAL = 41.25
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 
@@ -73,24 +74,41 @@ class ConnectionMachine(RuleBasedStateMachine):
         before = len(self.outputs)
         self._client(orjson.dumps({"op": 1, "d": self.conn.seq or None}).decode())
         if was_open and self.conn.state is not State.CLOSED:
-            acks = [o for o in self.outputs[before:] if isinstance(o, Send) and o.payload["op"] == Op.HEARTBEAT_ACK]
+            acks = [
+                o
+                for o in self.outputs[before:]
+                if isinstance(o, Send) and o.payload["op"] == Op.HEARTBEAT_ACK
+            ]
             assert len(acks) == 1
             self.last_heartbeat = self.now
 
-    @rule(intents=st.one_of(st.integers(min_value=0, max_value=(1 << 26) - 1), st.integers()),
-          shard=st.one_of(st.just([0, 1]), st.sampled_from([[0, 2], [1, 1], "x"])))
+    @rule(
+        intents=st.one_of(st.integers(min_value=0, max_value=(1 << 26) - 1), st.integers()),
+        shard=st.one_of(st.just([0, 1]), st.sampled_from([[0, 2], [1, 1], "x"])),
+    )
     def identify(self, intents: int, shard: object) -> None:
         state = self.conn.state
-        self._client(json.dumps({"op": 2, "d": {"token": "t", "intents": intents, "properties": {}, "shard": shard}}))
+        self._client(
+            json.dumps(
+                {"op": 2, "d": {"token": "t", "intents": intents, "properties": {}, "shard": shard}}
+            )
+        )
         if state is State.AWAITING_IDENTIFY and self.conn.state is State.AUTHENTICATING:
             self.identified_requests += 1
 
     @rule(seq=st.integers(min_value=-3, max_value=50))
     def resume(self, seq: int) -> None:
-        self._client(orjson.dumps({"op": 6, "d": {"token": "t", "session_id": "abc", "seq": seq}}).decode())
+        self._client(
+            orjson.dumps({"op": 6, "d": {"token": "t", "session_id": "abc", "seq": seq}}).decode()
+        )
 
-    @rule(kind=st.sampled_from(["op", "garbage", "oversized"]), op=st.integers(min_value=-2, max_value=40),
-          d=json_values, data=st.binary(max_size=64), extra=st.integers(min_value=1, max_value=3000))
+    @rule(
+        kind=st.sampled_from(["op", "garbage", "oversized"]),
+        op=st.integers(min_value=-2, max_value=40),
+        d=json_values,
+        data=st.binary(max_size=64),
+        extra=st.integers(min_value=1, max_value=3000),
+    )
     def hostile(self, kind: str, op: int, d: object, data: bytes, extra: int) -> None:
         """Anything a broken or malicious client might send."""
         was_open = self.conn.state is not State.CLOSED
@@ -111,10 +129,12 @@ class ConnectionMachine(RuleBasedStateMachine):
                 break
         self.last_heartbeat = self.now
 
-    @rule(seconds=st.one_of(
-        st.sampled_from([0.0, 1.0, 20.0, 30.0, 40.0, 41.25, 60.0, 61.875, 61.9, 90.0]),
-        st.floats(min_value=0, max_value=120, allow_nan=False),
-    ))
+    @rule(
+        seconds=st.one_of(
+            st.sampled_from([0.0, 1.0, 20.0, 30.0, 40.0, 41.25, 60.0, 61.875, 61.9, 90.0]),
+            st.floats(min_value=0, max_value=120, allow_nan=False),
+        )
+    )
     def time_passes(self, seconds: float) -> None:
         was_open = self.conn.state is not State.CLOSED
         self.now += seconds
@@ -158,7 +178,12 @@ class ConnectionMachine(RuleBasedStateMachine):
     @invariant()
     def hello_comes_first(self) -> None:
         first = self.outputs[0]
-        assert isinstance(first, Send) and first.payload == {"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}
+        assert isinstance(first, Send) and first.payload == {
+            "op": 10,
+            "d": {"heartbeat_interval": 41250},
+            "s": None,
+            "t": None,
+        }
 
     @invariant()
     def nothing_after_close(self) -> None:
@@ -200,7 +225,9 @@ class ConnectionMachine(RuleBasedStateMachine):
 
     @invariant()
     def at_most_one_identify_per_session(self) -> None:
-        invalidations = sum(1 for o in self.outputs if isinstance(o, Send) and o.payload["op"] == Op.INVALID_SESSION)
+        invalidations = sum(
+            1 for o in self.outputs if isinstance(o, Send) and o.payload["op"] == Op.INVALID_SESSION
+        )
         assert self.identified_requests <= invalidations + 1
 
     @invariant()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spectrus_domain.storage.db import Connection
+from spectrus_domain.bus import BusEvent
+from spectrus_domain.storage.db import Connection, committed
 
 
 async def next_channel_seq(conn: Connection, channel_id: int) -> tuple[int, int]:
@@ -40,16 +41,17 @@ async def emit(
 
     ``user_ids`` restricts delivery to those users (private channels, user events);
     otherwise the gateway delivers to whoever can view ``channel_id`` or ``guild_id``.
+    The event is published on the bus once the transaction commits.
     """
-    seq = await conn.fetchval(
+    row = await conn.fetchrow(
         """WITH stream AS (
                INSERT INTO event_streams (id, seq) VALUES ($1, 1)
                ON CONFLICT (id) DO UPDATE SET seq = event_streams.seq + 1
-               RETURNING seq)
+               RETURNING seq, epoch)
            INSERT INTO outbox (stream_id, seq, event, data, guild_id, channel_id, channel_seq,
                                user_ids)
            SELECT $1, stream.seq, $2, $3, $4, $5, $6, $7 FROM stream
-           RETURNING seq""",
+           RETURNING seq, (SELECT epoch FROM stream)""",
         stream_id,
         event,
         data,
@@ -58,7 +60,21 @@ async def emit(
         channel_seq,
         user_ids,
     )
-    return int(seq)
+    assert row is not None
+    seq = int(row["seq"])
+    committed(
+        BusEvent(
+            stream_id,
+            seq,
+            int(row["epoch"]),
+            event,
+            data,
+            guild_id,
+            channel_id,
+            tuple(user_ids) if user_ids is not None else None,
+        )
+    )
+    return seq
 
 
 async def emit_guild(
@@ -85,3 +101,26 @@ async def emit_guild(
 
 async def emit_user(conn: Connection, user_id: int, event: str, data: dict[str, Any]) -> int:
     return await emit(conn, event, data, stream_id=user_id, user_ids=[user_id])
+
+
+async def stream_head(conn: Connection, stream_id: int) -> int:
+    """The last seq given out on ``stream_id`` (0 before its first event)."""
+    seq = await conn.fetchval("SELECT seq FROM event_streams WHERE id = $1", stream_id)
+    return int(seq or 0)
+
+
+async def grant_stream(
+    conn: Connection, user_id: int, event: str, data: dict[str, Any], stream_id: int
+) -> int:
+    """Tell ``user_id``'s sessions (on their own stream, which they already follow) that
+    they now see ``stream_id``, from the events after its current head onward. The
+    gateway reads ``_follow`` and strips it before the client sees ``data``."""
+    follow = {"stream": str(stream_id), "after": await stream_head(conn, stream_id)}
+    return await emit_user(conn, user_id, event, {**data, "_follow": follow})
+
+
+async def revoke_stream(
+    conn: Connection, user_id: int, event: str, data: dict[str, Any], stream_id: int
+) -> int:
+    """Tell ``user_id``'s sessions to stop following ``stream_id``."""
+    return await emit_user(conn, user_id, event, {**data, "_unfollow": str(stream_id)})

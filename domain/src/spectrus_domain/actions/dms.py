@@ -12,7 +12,7 @@ from spectrus_domain import events, limits, queries, shapes
 from spectrus_domain.access import Actor, ChannelAccess, channel_access
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error
-from spectrus_domain.storage.db import Connection
+from spectrus_domain.storage.db import Connection, Executor
 
 SHARES_A_GUILD = """
 SELECT true FROM members a JOIN members b ON a.guild_id = b.guild_id
@@ -59,7 +59,7 @@ async def open_dm(ctx: Context, actor: Actor, recipient_id: int) -> dict[str, An
             "SELECT channel_id FROM dm_pairs WHERE user_low = $1 AND user_high = $2", low, high
         )
         if existing is not None:
-            return await _private_channel_view(conn, existing, actor.user_id)
+            return await private_channel_view(conn, existing, actor.user_id)
         channel_id = ctx.ids.next()
         await conn.execute(
             "INSERT INTO channels (id, type, created_at) VALUES ($1, $2, $3)",
@@ -79,20 +79,20 @@ async def open_dm(ctx: Context, actor: Actor, recipient_id: int) -> dict[str, An
             existing = await conn.fetchval(
                 "SELECT channel_id FROM dm_pairs WHERE user_low = $1 AND user_high = $2", low, high
             )
-            return await _private_channel_view(conn, existing, actor.user_id)
+            return await private_channel_view(conn, existing, actor.user_id)
         await conn.executemany(
             "INSERT INTO channel_recipients (channel_id, user_id) VALUES ($1, $2)",
             [(channel_id, low), (channel_id, high)],
         )
-        data = await _private_channel_view(conn, channel_id, actor.user_id)
+        data = await private_channel_view(conn, channel_id, actor.user_id)
         # Discord tells only the opener; the other side learns of it with the first message.
-        await emit_private(conn, channel_id, "CHANNEL_CREATE", data, user_ids=[actor.user_id])
+        await events.grant_stream(conn, actor.user_id, "CHANNEL_CREATE", data, channel_id)
         return data
 
     return await ctx.db.write(body)
 
 
-async def _private_channel_view(conn: Connection, channel_id: int, viewer: int) -> dict[str, Any]:
+async def private_channel_view(conn: Executor, channel_id: int, viewer: int) -> dict[str, Any]:
     """Discord lists the other recipients only, never the viewer."""
     data = await queries.channel(conn, channel_id)
     data["recipients"] = [u for u in data["recipients"] if u["id"] != str(viewer)]
@@ -124,9 +124,10 @@ async def create_group_dm(
             "INSERT INTO channel_recipients (channel_id, user_id) VALUES ($1, $2)",
             [(channel_id, u) for u in [actor.user_id, *others]],
         )
-        data = await queries.channel(conn, channel_id)
-        await emit_private(conn, channel_id, "CHANNEL_CREATE", data)
-        return await _private_channel_view(conn, channel_id, actor.user_id)
+        for user_id in [actor.user_id, *others]:
+            view = await private_channel_view(conn, channel_id, user_id)
+            await events.grant_stream(conn, user_id, "CHANNEL_CREATE", view, channel_id)
+        return await private_channel_view(conn, channel_id, actor.user_id)
 
     return await ctx.db.write(body)
 
@@ -159,13 +160,8 @@ async def add_recipient(ctx: Context, actor: Actor, channel_id: int, user_id: in
         await emit_private(
             conn, channel_id, "CHANNEL_RECIPIENT_ADD", {"channel_id": str(channel_id), "user": user}
         )
-        await emit_private(
-            conn,
-            channel_id,
-            "CHANNEL_CREATE",
-            await queries.channel(conn, channel_id),
-            user_ids=[user_id],
-        )
+        view = await private_channel_view(conn, channel_id, user_id)
+        await events.grant_stream(conn, user_id, "CHANNEL_CREATE", view, channel_id)
 
     await ctx.db.write(body)
 
@@ -187,7 +183,7 @@ async def leave_private_channel(
 ) -> dict[str, Any]:
     """``DELETE /channels/{dm}``: closing a DM keeps it (it reopens with the next message);
     leaving a group DM removes the actor from it."""
-    data = await _private_channel_view(conn, access.channel_id, actor.user_id)
+    data = await private_channel_view(conn, access.channel_id, actor.user_id)
     if access.channel["type"] == shapes.CHANNEL_GROUP_DM:
         await _remove(ctx, conn, access, actor.user_id)
     return data
@@ -210,13 +206,8 @@ async def _remove(ctx: Context, conn: Connection, access: ChannelAccess, user_id
         {"channel_id": str(channel_id), "user": user},
         user_ids=before,
     )
-    await emit_private(
-        conn,
-        channel_id,
-        "CHANNEL_DELETE",
-        await queries.channel(conn, channel_id),
-        user_ids=[user_id],
-    )
+    gone = await private_channel_view(conn, channel_id, user_id)
+    await events.revoke_stream(conn, user_id, "CHANNEL_DELETE", gone, channel_id)
     if not remaining:
         await conn.execute("DELETE FROM channels WHERE id = $1", channel_id)
     elif access.channel["owner_id"] == user_id:
@@ -239,4 +230,4 @@ async def list_private_channels(ctx: Context, actor: Actor) -> list[dict[str, An
         actor.user_id,
     )
     async with ctx.db.pool.acquire() as conn:
-        return [await _private_channel_view(conn, r["id"], actor.user_id) for r in rows]
+        return [await private_channel_view(conn, r["id"], actor.user_id) for r in rows]

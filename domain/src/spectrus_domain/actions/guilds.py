@@ -28,32 +28,6 @@ GUILD_EDITABLE = (
 )
 
 
-async def guild_create_payload(conn: Connection, guild_id: int) -> dict[str, Any]:
-    """The GUILD_CREATE object a member receives: guild, channels, roles, members."""
-    data = await queries.guild(conn, guild_id)
-    members = await queries.members(conn, guild_id, limit=limits.MEMBER_PAGE_MAX)
-    joined = await conn.fetchval("SELECT min(joined_at) FROM members WHERE guild_id = $1", guild_id)
-    data.update(
-        {
-            "channels": await queries.guild_channels(conn, guild_id),
-            "members": members,
-            "member_count": await conn.fetchval(
-                "SELECT count(*) FROM members WHERE guild_id = $1", guild_id
-            ),
-            "joined_at": shapes.ts(joined),
-            "large": False,
-            "unavailable": False,
-            "voice_states": [],
-            "presences": [],
-            "threads": [],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "soundboard_sounds": [],
-        }
-    )
-    return data
-
-
 async def add_member(
     ctx: Context, conn: Connection, guild_id: int, user_id: int, *, temporary: bool = False
 ) -> bool:
@@ -77,6 +51,7 @@ async def add_member(
         return False
     data = await queries.member(conn, guild_id, user_id)
     data["guild_id"] = str(guild_id)
+    await events.grant_stream(conn, user_id, "GUILD_CREATE", {"id": str(guild_id)}, guild_id)
     await events.emit_guild(conn, guild_id, "GUILD_MEMBER_ADD", data)
     return True
 
@@ -97,7 +72,7 @@ async def remove_member(ctx: Context, conn: Connection, guild_id: int, user_id: 
         "GUILD_MEMBER_REMOVE",
         {"guild_id": str(guild_id), "user": shapes.user(user_row)},
     )
-    await events.emit_user(conn, user_id, "GUILD_DELETE", {"id": str(guild_id)})
+    await events.revoke_stream(conn, user_id, "GUILD_DELETE", {"id": str(guild_id)}, guild_id)
     return True
 
 
@@ -169,8 +144,9 @@ async def create_guild(
             actor.user_id,
             ctx.now(),
         )
-        payload = await guild_create_payload(conn, guild_id)
-        await events.emit_guild(conn, guild_id, "GUILD_CREATE", payload, user_ids=[actor.user_id])
+        await events.grant_stream(
+            conn, actor.user_id, "GUILD_CREATE", {"id": str(guild_id)}, guild_id
+        )
         return await queries.guild(conn, guild_id)
 
     return await ctx.db.write(body)
@@ -332,10 +308,10 @@ async def delete_guild(ctx: Context, actor: Actor, guild_id: int) -> None:
             for r in await conn.fetch("SELECT user_id FROM members WHERE guild_id = $1", guild_id)
         ]
         await conn.execute("DELETE FROM guilds WHERE id = $1", guild_id)
-        # After this the guild's rows are gone, so name the recipients explicitly.
-        await events.emit_guild(
-            conn, guild_id, "GUILD_DELETE", {"id": str(guild_id)}, user_ids=member_ids
-        )
+        for member_id in member_ids:
+            await events.revoke_stream(
+                conn, member_id, "GUILD_DELETE", {"id": str(guild_id)}, guild_id
+            )
 
     await ctx.db.write(body)
 

@@ -11,7 +11,12 @@ import emoji as emoji_lib
 
 from spectrus_domain import audit, events, limits, queries, shapes
 from spectrus_domain.access import Actor, ChannelAccess, channel_access
-from spectrus_domain.actions.dms import SHARES_A_GUILD, emit_private, recipients_of
+from spectrus_domain.actions.dms import (
+    SHARES_A_GUILD,
+    emit_private,
+    private_channel_view,
+    recipients_of,
+)
 from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
@@ -194,9 +199,10 @@ async def create_message(
         member = await _member_partial(conn, access, actor.user_id)
         if access.channel["type"] == shapes.CHANNEL_DM and seq == 1:
             # The other side may never have opened this DM; its first message opens it.
-            await emit_private(
-                conn, channel_id, "CHANNEL_CREATE", await queries.channel(conn, channel_id)
-            )
+            for other in await recipients_of(conn, channel_id):
+                if other != actor.user_id:
+                    view = await private_channel_view(conn, channel_id, other)
+                    await events.grant_stream(conn, other, "CHANNEL_CREATE", view, channel_id)
         await _emit_channel_event(
             conn, access, "MESSAGE_CREATE", _with_context(data, access, member), channel_seq=seq
         )

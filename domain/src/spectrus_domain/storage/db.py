@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
+from spectrus_domain.bus import BusEvent
 from spectrus_domain.storage.migrations import apply_migrations
 
 T = TypeVar("T")
@@ -69,11 +71,24 @@ async def update(
     return await one(conn, query, *fields.values(), *key.values())
 
 
+# Events emitted inside the running ``Database.write`` transaction, published after commit.
+_pending: ContextVar[list[BusEvent] | None] = ContextVar("spectrus_pending_events", default=None)
+Publisher = Callable[[list[BusEvent]], Awaitable[None]]
+
+
+def committed(event: BusEvent) -> None:
+    """Queue ``event`` for publication when the surrounding write commits."""
+    pending = _pending.get()
+    if pending is not None:
+        pending.append(event)
+
+
 class Database:
     """A pool plus helpers; ``write`` is the only path actions use to change state."""
 
     def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
         self.pool = pool
+        self.publisher: Publisher | None = None
 
     async def close(self) -> None:
         await self.pool.close()
@@ -92,15 +107,33 @@ class Database:
 
     async def write(self, body: Callable[[Connection], Awaitable[T]]) -> T:
         """Run ``body`` in one transaction, again from the start if PostgreSQL aborted it
-        for a serialization conflict or deadlock."""
+        for a serialization conflict or deadlock; then publish the events it emitted.
+
+        Publication happens after the commit and never fails the write: the outbox
+        already holds the events, and readers backfill what the bus did not bring."""
         for attempt in range(1, _MAX_ATTEMPTS + 1):
+            events: list[BusEvent] = []
+            token = _pending.set(events)
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    return await body(conn)
+                    result = await body(conn)
             except _RETRYABLE:
                 if attempt == _MAX_ATTEMPTS:
                     raise
                 log.info("transaction conflict, retrying (attempt %d)", attempt)
+                continue
+            finally:
+                _pending.reset(token)
+            if events and self.publisher is not None:
+                try:
+                    await self.publisher(events)
+                except Exception:
+                    log.warning(
+                        "publishing %d events failed; gateways will backfill",
+                        len(events),
+                        exc_info=True,
+                    )
+            return result
         raise AssertionError("unreachable")
 
 

@@ -44,18 +44,18 @@ class ZstdStream:
         )
 
 
-class UnsupportedTransport(ValueError):
+class UnsupportedTransportError(ValueError):
     pass
 
 
 def encoder_for(encoding: str | None, compress: str | None) -> Encoder:
     """From the connection URL's ``encoding`` and ``compress`` parameters."""
     if encoding not in (None, "", "json"):
-        raise UnsupportedTransport(f"encoding {encoding!r} (only json is supported)")
+        raise UnsupportedTransportError(f"encoding {encoding!r} (only json is supported)")
     if compress in (None, ""):
         return JsonText()
     if compress == "zlib-stream":
         return ZlibStream()
     if compress == "zstd-stream":
         return ZstdStream()
-    raise UnsupportedTransport(f"compress {compress!r}")
+    raise UnsupportedTransportError(f"compress {compress!r}")

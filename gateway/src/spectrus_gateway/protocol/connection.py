@@ -161,7 +161,8 @@ class Connection:
         try:
             self._rate_limit(now)
             if len(frame) > MAX_FRAME_BYTES or (
-                isinstance(frame, str) and len(frame.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
+                isinstance(frame, str)
+                and len(frame.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
             ):
                 raise ProtocolError(Close.DECODE_ERROR)
             self._handle(self._decode(frame))
@@ -356,7 +357,11 @@ def _presence(d: dict[str, Any]) -> UpdatePresence:
 
 def _request_members(d: dict[str, Any]) -> RequestMembers:
     raw_guilds = d.get("guild_id")
-    guild_ids = [_snowflake(g) for g in raw_guilds] if isinstance(raw_guilds, list) else [_snowflake(raw_guilds)]
+    guild_ids = (
+        [_snowflake(g) for g in raw_guilds]
+        if isinstance(raw_guilds, list)
+        else [_snowflake(raw_guilds)]
+    )
     if not 1 <= len(guild_ids) <= 100:
         raise ProtocolError(Close.DECODE_ERROR)
     query = d.get("query")
@@ -375,4 +380,6 @@ def _request_members(d: dict[str, Any]) -> RequestMembers:
     nonce = d.get("nonce")
     if nonce is not None and (not isinstance(nonce, str) or len(nonce) > 32):
         raise ProtocolError(Close.DECODE_ERROR)
-    return RequestMembers(guild_ids, query, limit, bool(_field(d, "presences", bool, False)), user_ids, nonce)
+    return RequestMembers(
+        guild_ids, query, limit, bool(_field(d, "presences", bool, False)), user_ids, nonce
+    )
