@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+
 from spectrus_api.app import create_app
 from spectrus_api.ratelimit import RateLimiter
 from spectrus_cli.embedded_pg import EmbeddedPostgres

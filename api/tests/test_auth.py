@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from spectrus_domain import credentials
 from spectrus_domain.credentials import token_hash
 

@@ -133,3 +133,18 @@ async def test_authorize_bot_into_guild_with_a_managed_role(api) -> None:
         200,
         json={"guild_id": gid, "permissions": "0", "authorize": True},
     )
+
+
+async def test_owner_enables_privileged_intents(api) -> None:
+    owner, stranger = await api.register(), await api.register()
+    app, bot = await _app_with_bot(api, owner)
+    wanted = (
+        (1 << 14) | (1 << 18) | (1 << 3)
+    )  # members, message content, and a flag not ours to set
+    patched = await api.call(owner, "PATCH", f"/applications/{app['id']}", json={"flags": wanted})
+    assert patched["flags"] == (1 << 14) | (1 << 18)
+    await api.call(stranger, "PATCH", f"/applications/{app['id']}", 403, json={"flags": wanted})
+    renamed = (
+        await api.http.patch("/applications/@me", headers=bot, json={"name": "Renamed"})
+    ).json()
+    assert renamed["name"] == "Renamed" and renamed["bot"]["username"] == "Renamed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from spectrus_api.app import create_app
 from spectrus_api.ratelimit import Limit, RateLimiter
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from spectrus_domain.config import Settings, env_name, flag_name, load_settings
 from spectrus_domain.errors import DomainError, Error, field_error, merge_field_errors
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from spectrus_domain.ids import (
     DISCORD_EPOCH_MS,
     SnowflakeGenerator,

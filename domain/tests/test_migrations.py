@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from spectrus_domain.storage.migrations import (
     Migration,
     MigrationError,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from spectrus_domain.permissions import (
     ALL_PERMISSIONS,
     OVERWRITE_MEMBER,

@@ -7,6 +7,7 @@ import zlib
 
 import pytest
 import zstandard
+
 from spectrus_gateway.protocol.codec import UnsupportedTransportError, encoder_for
 from spectrus_gateway.protocol.codes import CLOSE_REASONS, Close, Intent, disallowed_intents
 from spectrus_gateway.protocol.connection import (

@@ -8,15 +8,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from spectrus_domain.context import Context
-from spectrus_domain.errors import DomainError, Error
-from spectrus_domain.limits import JSON_BODY_MAX_BYTES
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spectrus_api import routes
 from spectrus_api.ratelimit import RateLimiter, too_many_requests
 from spectrus_api.validation import form_errors
+from spectrus_domain.context import Context
+from spectrus_domain.errors import DomainError, Error
+from spectrus_domain.limits import JSON_BODY_MAX_BYTES
 
 log = logging.getLogger("spectrus.api")
 

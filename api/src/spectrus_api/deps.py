@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
+
+from spectrus_api.validation import audit_reason
 from spectrus_domain.access import Actor
 from spectrus_domain.actions import auth as auth_actions
 from spectrus_domain.actions.auth import Authenticated
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error
-
-from spectrus_api.validation import audit_reason
 
 _token_header = APIKeyHeader(
     name="Authorization",

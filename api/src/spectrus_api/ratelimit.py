@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+
 from spectrus_domain.errors import Error
 
 F = TypeVar("F", bound=Callable[..., Any])

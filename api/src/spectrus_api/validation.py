@@ -23,6 +23,7 @@ from pydantic import (
     GetCoreSchemaHandler,
 )
 from pydantic_core import ErrorDetails, core_schema
+
 from spectrus_domain.errors import FieldErrors, merge_field_errors
 from spectrus_domain.ids import MAX_SNOWFLAKE
 from spectrus_domain.limits import AUDIT_REASON_MAX

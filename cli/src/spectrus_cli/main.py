@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _migrate(settings: Settings) -> int:
     import asyncpg
+
     from spectrus_domain.storage import apply_migrations
 
     if not settings.database_url:

@@ -12,16 +12,23 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
 from spectrus_api.app import create_app
+from spectrus_cli.embedded_pg import EmbeddedPostgres
+from spectrus_domain.bus.memory import MemoryBus
 from spectrus_domain.config import Settings
 from spectrus_domain.context import Context
 from spectrus_domain.ids import SnowflakeGenerator
 from spectrus_domain.storage import connect
-
-from spectrus_cli.embedded_pg import EmbeddedPostgres
+from spectrus_gateway.app import gateway_routes
+from spectrus_gateway.presence import MemoryPresenceStore
+from spectrus_gateway.server import Gateway
+from spectrus_gateway.sessions import MemorySessionStore
 
 log = logging.getLogger("spectrus")
 
@@ -31,6 +38,7 @@ def banner(settings: Settings) -> str:
     return f"""
   Spectrus is running at {base}
     REST API   {base}/api/v10   (Discord API v10 shapes; docs at {base}/api/v10/docs)
+    gateway    {settings.websocket_url}
     data       {settings.data_dir.resolve()}
 
   Create the first account:
@@ -54,19 +62,39 @@ class _Server(uvicorn.Server):
             self.ready.set()
 
 
+def compose(ctx: Context, gateway: Gateway) -> Starlette:
+    """API and gateway in one ASGI app on one port; the gateway starts and stops with it."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    return Starlette(
+        routes=[*gateway_routes(gateway), Mount("/", app=create_app(ctx))], lifespan=lifespan
+    )
+
+
 async def serve(settings: Settings, dsn: str) -> None:
     db = await connect(dsn)
+    bus = MemoryBus()
+    db.publisher = bus.publish
     try:
         ctx = Context(db=db, settings=settings, ids=SnowflakeGenerator(settings.node_id))
+        gateway = Gateway(ctx, bus, MemorySessionStore(), MemoryPresenceStore())
         config = uvicorn.Config(
-            create_app(ctx),
+            compose(ctx, gateway),
             host=settings.host,
             port=settings.port,
             log_config=None,
             access_log=False,
-            lifespan="off",
+            lifespan="on",
             timeout_graceful_shutdown=30,
             server_header=False,
+            ws_per_message_deflate=False,  # the gateway compresses its own stream
         )
         server = _Server(config)
         serving = asyncio.create_task(server.serve())

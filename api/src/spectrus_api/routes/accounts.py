@@ -6,9 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AfterValidator, Field, model_validator
-from spectrus_domain import limits, queries, shapes, views
-from spectrus_domain.actions import applications, auth, dms, guilds
-from spectrus_domain.errors import DomainError, Error
 
 from spectrus_api.deps import Auth, Ctx, CurrentActor, Person, Reason
 from spectrus_api.ratelimit import RateLimitedRoute, limit
@@ -20,6 +17,9 @@ from spectrus_api.validation import (
     SnowflakeQuery,
     Text,
 )
+from spectrus_domain import limits, queries, shapes, views
+from spectrus_domain.actions import applications, auth, dms, guilds
+from spectrus_domain.errors import DomainError, Error
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["accounts"])
 
@@ -253,6 +253,36 @@ async def application_me(actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
 @router.get("/oauth2/applications/@me")
 async def oauth2_application_me(actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     return await applications.current_application(ctx, actor)
+
+
+class ApplicationPatch(Body):
+    name: Annotated[str, Text(limits.APPLICATION_NAME_MAX, limits.APPLICATION_NAME_MIN)] | None = (
+        None
+    )
+    description: Annotated[str, Text(limits.APPLICATION_DESCRIPTION_MAX)] | None = None
+    bot_public: bool | None = None
+    flags: Annotated[int, Field(ge=0, le=(1 << 31) - 1)] | None = None
+
+
+@router.patch("/applications/@me")
+@limit("applications.patch", 5, 10)
+async def modify_application_me(
+    body: ApplicationPatch, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    app = await applications.current_application(ctx, actor)
+    return await applications.modify_application(
+        ctx, actor, int(app["id"]), body.model_dump(exclude_unset=True)
+    )
+
+
+@router.patch("/applications/{application_id}")
+@limit("applications.patch", 5, 10)
+async def modify_application(
+    application_id: SnowflakePath, body: ApplicationPatch, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    return await applications.modify_application(
+        ctx, actor, application_id, body.model_dump(exclude_unset=True)
+    )
 
 
 @router.get("/applications/{application_id}")

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import Field
-from spectrus_domain import limits, views
-from spectrus_domain.actions import channels, dms, invites, messages
 
 from spectrus_api.deps import Ctx, CurrentActor, Reason
 from spectrus_api.ratelimit import RateLimitedRoute, limit
 from spectrus_api.validation import Body, Permissions, Snowflake, SnowflakePath, Text
+from spectrus_domain import limits, views
+from spectrus_domain.actions import channels, dms, invites, messages
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["channels"])
 

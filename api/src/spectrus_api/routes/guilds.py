@@ -7,8 +7,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
-from spectrus_domain import limits, views
-from spectrus_domain.actions import channels, guilds, invites, members, roles
 
 from spectrus_api.deps import Ctx, CurrentActor, Person, Reason
 from spectrus_api.ratelimit import RateLimitedRoute, limit
@@ -22,6 +20,8 @@ from spectrus_api.validation import (
     Text,
     Timestamp,
 )
+from spectrus_domain import limits, views
+from spectrus_domain.actions import channels, guilds, invites, members, roles
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["guilds"])
 

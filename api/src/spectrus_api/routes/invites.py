@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from spectrus_domain.actions import invites
 
 from spectrus_api.deps import Ctx, CurrentActor, Person, Reason
 from spectrus_api.ratelimit import RateLimitedRoute, limit
+from spectrus_domain.actions import invites
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["invites"])
 

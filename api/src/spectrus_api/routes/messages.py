@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field, model_validator
-from spectrus_domain import limits, shapes, views
-from spectrus_domain.actions import messages
-from spectrus_domain.errors import invalid_form
 
 from spectrus_api.deps import Ctx, CurrentActor, Reason
 from spectrus_api.ratelimit import RateLimitedRoute, limit
 from spectrus_api.validation import Body, Snowflake, SnowflakePath, SnowflakeQuery, Text, Timestamp
+from spectrus_domain import limits, shapes, views
+from spectrus_domain.actions import messages
+from spectrus_domain.errors import invalid_form
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["messages"])
 

@@ -16,7 +16,7 @@ from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.permissions import ALL_PERMISSIONS, Permission
-from spectrus_domain.storage.db import Connection, Executor
+from spectrus_domain.storage.db import Connection, Executor, update
 
 
 async def render(conn: Executor, row: Any) -> dict[str, Any]:
@@ -85,6 +85,38 @@ async def current_application(ctx: Context, actor: Actor) -> dict[str, Any]:
     if row is None:
         raise DomainError(Error.UNKNOWN_APPLICATION)
     return await render(ctx.db.pool, row)
+
+
+# The application flags an owner may set: the gateway's privileged-intent switches
+# (GATEWAY_PRESENCE, GATEWAY_GUILD_MEMBERS, GATEWAY_MESSAGE_CONTENT and their _LIMITED forms).
+EDITABLE_FLAGS = (1 << 12) | (1 << 13) | (1 << 14) | (1 << 15) | (1 << 18) | (1 << 19)
+
+
+async def modify_application(
+    ctx: Context, actor: Actor, application_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """``PATCH /applications/{id}`` by its owner (or ``/applications/@me`` by its bot)."""
+
+    async def body(conn: Connection) -> dict[str, Any]:
+        row = await _application(conn, application_id)
+        if actor.user_id not in (row["owner_id"], row["bot_user_id"]):
+            raise DomainError(Error.MISSING_ACCESS)
+        fields = {
+            k: v
+            for k, v in changes.items()
+            if k in ("name", "description", "bot_public") and v is not None
+        }
+        if changes.get("flags") is not None:
+            fields["flags"] = (row["flags"] & ~EDITABLE_FLAGS) | (changes["flags"] & EDITABLE_FLAGS)
+        if fields:
+            row = await update(conn, "applications", {"id": application_id}, fields)
+        if "name" in fields:
+            await conn.execute(
+                "UPDATE users SET username = $2 WHERE id = $1", row["bot_user_id"], fields["name"]
+            )
+        return await render(conn, row)
+
+    return await ctx.db.write(body)
 
 
 async def reset_bot_token(ctx: Context, actor: Actor, application_id: int) -> str:

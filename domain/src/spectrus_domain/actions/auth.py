@@ -189,11 +189,15 @@ async def authenticate(ctx: Context, authorization: str) -> Authenticated:
     Discord's own client sends it) or ``Bearer <token>`` for people."""
     scheme, _, value = authorization.strip().partition(" ")
     if scheme == "Bot":
-        token, want_bot = value.strip(), True
-    elif scheme == "Bearer":
-        token, want_bot = value.strip(), False
-    else:
-        token, want_bot = authorization.strip(), False
+        return await authenticate_token(ctx, value.strip(), bot=True)
+    if scheme == "Bearer":
+        return await authenticate_token(ctx, value.strip(), bot=False)
+    return await authenticate_token(ctx, authorization.strip(), bot=False)
+
+
+async def authenticate_token(ctx: Context, token: str, *, bot: bool | None = None) -> Authenticated:
+    """Resolve a token; ``bot`` (when given) must match the account kind. The gateway
+    passes None: IDENTIFY carries the bare token for people and bots alike."""
     if not token or len(token) > 512:
         raise DomainError(Error.UNAUTHORIZED)
     row = await ctx.db.fetchrow(
@@ -205,7 +209,7 @@ async def authenticate(ctx: Context, authorization: str) -> Authenticated:
     now = ctx.now()
     if row is None or (row["expires_at"] is not None and row["expires_at"] <= now):
         raise DomainError(Error.UNAUTHORIZED)
-    if row["bot"] != want_bot:
+    if bot is not None and row["bot"] != bot:
         raise DomainError(Error.UNAUTHORIZED)
     if now - row["last_used_at"] > _TOUCH_INTERVAL:
         await ctx.db.execute(

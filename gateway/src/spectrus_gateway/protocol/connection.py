@@ -332,6 +332,11 @@ class Connection:
         if self.state is not State.AWAITING_IDENTIFY:
             raise ProtocolError(Close.ALREADY_AUTHENTICATED)
         token = _field(d, "token", str)
+        if d.get("session_id") is None:
+            # discord.py resumes with no session when it dropped before READY: tell it
+            # to identify instead of closing (which it would answer by resuming again).
+            self.invalid_session(False)
+            return
         session_id = _field(d, "session_id", str)
         seq = d.get("seq")
         if seq is None:

@@ -1,0 +1,473 @@
+"""One per gateway process: follows the event streams its sessions need and routes each
+event, in stream order and exactly once, to the sessions that may see it.
+
+Everything runs in one loop task, so stream state needs no locks. The loop takes work in
+batches (bus messages, sessions joining, the periodic head check), works out every
+session's deliveries, appends them to the session logs in one store call, and only then
+hands the frames to the connections: a session's log is always ahead of its socket.
+
+Gaps are repaired from PostgreSQL: a bus message whose seq skips ahead, a new epoch, a
+bus reset, or the head check (which catches the last doorbell of a burst going missing)
+makes the hub read the missing range from the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from spectrus_domain.bus import Bus, BusEvent, BusReset, Subscription
+from spectrus_domain.context import Context
+from spectrus_gateway import routing, snapshots
+from spectrus_gateway.sessions import Append, SessionStore, entry_event, entry_guild
+from spectrus_gateway.visibility import GuildView
+
+log = logging.getLogger("spectrus.gateway.hub")
+
+HEAD_CHECK_INTERVAL = 1.0
+BATCH_LIMIT = 500
+
+
+class Member(Protocol):
+    """What the hub needs of a connected session (the shell implements it)."""
+
+    session_id: str
+    owner: str
+    user_id: int
+    bot: bool
+    intents: int
+    large_threshold: int
+    cursors: dict[int, int]
+
+    def deliver(self, seq: int, event: str, data: dict[str, Any]) -> None: ...
+
+    def lost(self, reason: str) -> None: ...
+
+
+@dataclass
+class Stream:
+    stream_id: int
+    head: int
+    epoch: int | None
+    is_guild: bool
+    view: GuildView | None = None
+    followers: set[Any] = field(default_factory=set)
+
+
+@dataclass
+class Delivery:
+    entry: str
+    event: str
+    data: dict[str, Any]
+
+
+class Outbox:
+    """Deliveries of one batch, per session, in order; plus cursor and follow changes."""
+
+    def __init__(self) -> None:
+        self.deliveries: dict[Any, list[Delivery]] = {}
+        self.cursors: dict[Any, dict[int, int]] = {}
+        self.dropped: dict[Any, list[int]] = {}
+
+    def add(self, session: Any, delivery: Delivery) -> None:
+        self.deliveries.setdefault(session, []).append(delivery)
+
+    def moved(self, session: Any, stream_id: int, seq: int) -> None:
+        self.cursors.setdefault(session, {})[stream_id] = seq
+
+    def drop(self, session: Any, stream_id: int) -> None:
+        self.dropped.setdefault(session, []).append(stream_id)
+
+    def sessions(self) -> set[Any]:
+        return set(self.deliveries) | set(self.cursors) | set(self.dropped)
+
+
+@dataclass
+class _Attach:
+    session: Any
+    first: list[Delivery]
+    done: asyncio.Future[None]
+
+
+@dataclass
+class _Direct:
+    session: Any
+    deliveries: list[Delivery]
+    done: asyncio.Future[None]
+
+
+@dataclass
+class _Detach:
+    session: Any
+
+
+@dataclass
+class _Ephemeral:
+    event: BusEvent
+
+
+class _Tick:
+    pass
+
+
+Work = BusEvent | BusReset | _Attach | _Direct | _Detach | _Ephemeral | _Tick
+
+
+class Hub:
+    def __init__(
+        self,
+        ctx: Context,
+        bus: Bus,
+        store: SessionStore,
+        *,
+        head_check_interval: float = HEAD_CHECK_INTERVAL,
+    ) -> None:
+        self.ctx = ctx
+        self.bus = bus
+        self.store = store
+        self.node = uuid.uuid4().hex[:12]
+        self.streams: dict[int, Stream] = {}
+        self.sessions: set[Any] = set()
+        self.head_check_interval = head_check_interval
+        self._work: asyncio.Queue[Work] = asyncio.Queue()
+        self._subscription: Subscription | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stats = {"events": 0, "backfilled": 0, "deliveries": 0, "resets": 0}
+        self.after_batch: Callable[[], Awaitable[None]] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._subscription = await self.bus.subscribe()
+        self._tasks = [
+            asyncio.create_task(self._read_bus(), name="hub-bus"),
+            asyncio.create_task(self._ticker(), name="hub-ticker"),
+            asyncio.create_task(self._loop(), name="hub-loop"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._subscription is not None:
+            await self._subscription.close()
+
+    async def _read_bus(self) -> None:
+        assert self._subscription is not None
+        async for message in self._subscription.messages():
+            self._work.put_nowait(message)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.head_check_interval)
+            self._work.put_nowait(_Tick())
+
+    # --- what the shell asks -------------------------------------------------------------
+
+    async def attach(self, session: Any, first: list[Delivery]) -> None:
+        """Add a session following ``session.cursors``; ``first`` (READY, GUILD_CREATEs,
+        or RESUMED) goes out before any of its stream events."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._work.put_nowait(_Attach(session, first, done))
+        await done
+
+    async def send(self, session: Any, deliveries: list[Delivery]) -> None:
+        """Deliveries for one session that do not come from a stream (member chunks)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._work.put_nowait(_Direct(session, deliveries, done))
+        await done
+
+    def detach(self, session: Any) -> None:
+        self._work.put_nowait(_Detach(session))
+
+    def ephemeral(self, event: BusEvent) -> None:
+        """A local ephemeral event (presence, voice state) for this process's sessions;
+        other processes get it through the bus."""
+        self._work.put_nowait(_Ephemeral(event))
+
+    # --- the loop ----------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            batch = [await self._work.get()]
+            while not self._work.empty() and len(batch) < BATCH_LIMIT:
+                batch.append(self._work.get_nowait())
+            out = Outbox()
+            waiting: list[_Attach | _Direct] = []
+            for item in batch:
+                try:
+                    await self._handle(item, out)
+                except Exception:
+                    log.exception("gateway hub failed on %s", type(item).__name__)
+                if isinstance(item, _Attach | _Direct):
+                    waiting.append(item)
+            try:
+                await self._flush(out)
+            except Exception:
+                log.exception("gateway hub could not deliver a batch")
+            for item in waiting:
+                if not item.done.done():
+                    item.done.set_result(None)
+            if self.after_batch is not None:
+                await self.after_batch()
+
+    async def _handle(self, item: Work, out: Outbox) -> None:
+        if isinstance(item, BusEvent):
+            await self._on_event(item, out)
+        elif isinstance(item, _Ephemeral):
+            stream = self.streams.get(item.event.stream_id)
+            if stream is not None:
+                await self._route(stream, item.event, out)
+        elif isinstance(item, BusReset):
+            self.stats["resets"] += 1
+            log.info("bus reset (%s): checking every stream", item.reason)
+            await self._check_heads(out)
+        elif isinstance(item, _Tick):
+            await self._check_heads(out)
+        elif isinstance(item, _Attach):
+            await self._attach(item, out)
+        elif isinstance(item, _Direct):
+            if item.session in self.sessions:
+                for delivery in item.deliveries:
+                    out.add(item.session, delivery)
+        elif isinstance(item, _Detach):
+            self._detach(item.session)
+
+    async def _on_event(self, ev: BusEvent, out: Outbox) -> None:
+        stream = self.streams.get(ev.stream_id)
+        if stream is None:
+            return
+        if ev.seq is None:
+            await self._route(stream, ev, out)
+            return
+        if stream.epoch is not None and ev.epoch != stream.epoch:
+            await self._new_epoch(stream)
+            return
+        if ev.seq <= stream.head:
+            return  # already had it (a backfill got there first)
+        if ev.seq > stream.head + 1:
+            await self._backfill({stream.stream_id: (stream.head, ev.seq)}, out)
+            return
+        await self._apply(stream, ev, out)
+
+    async def _apply(self, stream: Stream, ev: BusEvent, out: Outbox) -> None:
+        assert ev.seq is not None
+        stream.head = ev.seq
+        stream.epoch = ev.epoch
+        self.stats["events"] += 1
+        if stream.view is not None:
+            stream.view.apply(ev.event, ev.data)
+        await self._route(stream, ev, out)
+
+    async def _route(self, stream: Stream, ev: BusEvent, out: Outbox) -> None:
+        for session in list(stream.followers):
+            await self._route_to(session, stream, ev, out)
+
+    async def _route_to(self, session: Any, stream: Stream, ev: BusEvent, out: Outbox) -> None:
+        if ev.seq is not None:
+            if ev.seq <= session.cursors.get(stream.stream_id, 0):
+                return  # before this session's starting point, or already delivered
+            session.cursors[stream.stream_id] = ev.seq
+        data = routing.for_session(ev, session.user_id, session.bot, session.intents, stream.view)
+        own_stream = ev.stream_id == session.user_id
+        follow = ev.data.get("_follow") if own_stream else None
+        unfollow = ev.data.get("_unfollow") if own_stream else None
+        guild_join = ev.event == "GUILD_CREATE" and follow is not None
+        if data is not None and not guild_join:
+            entry = (
+                entry_event(ev.stream_id, ev.seq)
+                if ev.seq is not None
+                else "i:" + _inline(ev.event, data)
+            )
+            out.add(session, Delivery(entry, ev.event, data))
+        if ev.seq is not None and (data is not None or follow is not None or unfollow is not None):
+            # Positions are stored for what was delivered or changed what the session
+            # follows; a resume re-examines the rest.
+            out.moved(session, stream.stream_id, ev.seq)
+        if follow is not None:
+            await self._follow(
+                session,
+                int(follow["stream"]),
+                int(follow["after"]),
+                out,
+                announce=guild_join and data is not None,
+            )
+        if unfollow is not None:
+            self._unfollow(session, int(unfollow), out)
+
+    async def _follow(
+        self, session: Any, stream_id: int, after: int, out: Outbox, *, announce: bool = False
+    ) -> None:
+        """``session`` now follows ``stream_id`` from just after ``after``; with
+        ``announce`` (a guild join) its GUILD_CREATE goes first."""
+        stream = await self._ensure(stream_id)
+        if announce:
+            payload = await self._guild_create(session, stream)
+            if payload is None:
+                return
+            out.add(session, Delivery(entry_guild(stream_id), "GUILD_CREATE", payload))
+        start = max(session.cursors.get(stream_id, 0), after)
+        session.cursors[stream_id] = start
+        stream.followers.add(session)
+        out.moved(session, stream_id, start)
+        await self._catch_up(session, stream, out)
+
+    def _unfollow(self, session: Any, stream_id: int, out: Outbox) -> None:
+        session.cursors.pop(stream_id, None)
+        out.drop(session, stream_id)
+        stream = self.streams.get(stream_id)
+        if stream is not None:
+            stream.followers.discard(session)
+            self._maybe_forget(stream)
+
+    async def _catch_up(self, session: Any, stream: Stream, out: Outbox) -> None:
+        """Give one session the events it lacks that the hub already routed."""
+        cursor = session.cursors.get(stream.stream_id, 0)
+        if stream.head <= cursor:
+            return
+        rows = await snapshots.outbox_range(self.ctx.db, {stream.stream_id: (cursor, stream.head)})
+        for row in rows:
+            await self._route_to(session, stream, _event_from(row), out)
+
+    async def _ensure(self, stream_id: int) -> Stream:
+        stream = self.streams.get(stream_id)
+        if stream is not None:
+            return stream
+        assert self._subscription is not None
+        # Subscribe first, then read the head: a doorbell in between is not missed.
+        await self._subscription.follow([stream_id])
+        async with (
+            self.ctx.db.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read"),
+        ):
+            head = await snapshots.heads(conn, [stream_id])
+            is_guild = bool(await conn.fetchval("SELECT true FROM guilds WHERE id = $1", stream_id))
+            view = await snapshots.guild_view(conn, stream_id) if is_guild else None
+        stream = Stream(stream_id, head.seqs[stream_id], head.epochs.get(stream_id), is_guild, view)
+        self.streams[stream_id] = stream
+        return stream
+
+    def _maybe_forget(self, stream: Stream) -> None:
+        if stream.followers or self._subscription is None:
+            return
+        del self.streams[stream.stream_id]
+        asyncio.get_running_loop().create_task(self._subscription.unfollow([stream.stream_id]))
+
+    async def _guild_create(self, session: Any, stream: Stream) -> dict[str, Any] | None:
+        if stream.view is None:
+            return None
+        async with self.ctx.db.pool.acquire() as conn:
+            return await snapshots.guild_create(
+                conn,
+                stream.stream_id,
+                session.user_id,
+                stream.view,
+                large_threshold=session.large_threshold,
+                with_members=not session.bot or bool(session.intents & 2),
+            )
+
+    async def _attach(self, item: _Attach, out: Outbox) -> None:
+        session = item.session
+        self.sessions.add(session)
+        for delivery in item.first:
+            out.add(session, delivery)
+        for stream_id in list(session.cursors):
+            stream = await self._ensure(stream_id)
+            stream.followers.add(session)
+            await self._catch_up(session, stream, out)
+
+    def _detach(self, session: Any) -> None:
+        self.sessions.discard(session)
+        for stream_id in list(session.cursors):
+            stream = self.streams.get(stream_id)
+            if stream is not None:
+                stream.followers.discard(session)
+                self._maybe_forget(stream)
+
+    async def _backfill(self, ranges: dict[int, tuple[int, int]], out: Outbox) -> None:
+        rows = await snapshots.outbox_range(self.ctx.db, ranges)
+        self.stats["backfilled"] += len(rows)
+        for row in rows:
+            stream = self.streams.get(row["stream_id"])
+            if stream is not None and row["seq"] == stream.head + 1:
+                await self._apply(stream, _event_from(row), out)
+
+    async def _check_heads(self, out: Outbox) -> None:
+        if not self.streams:
+            return
+        current = await snapshots.heads(self.ctx.db, list(self.streams))
+        behind: dict[int, tuple[int, int]] = {}
+        for stream_id, seq in current.seqs.items():
+            stream = self.streams.get(stream_id)
+            if stream is None:
+                continue
+            epoch = current.epochs.get(stream_id)
+            if stream.epoch is not None and epoch is not None and epoch != stream.epoch:
+                await self._new_epoch(stream)
+            elif seq > stream.head:
+                behind[stream_id] = (stream.head, seq)
+        if behind:
+            await self._backfill(behind, out)
+
+    async def _new_epoch(self, stream: Stream) -> None:
+        """The stream's numbering restarted (a restore): positions in it mean nothing
+        now, so its sessions must identify again."""
+        log.warning("stream %s changed epoch; its sessions identify again", stream.stream_id)
+        for session in list(stream.followers):
+            session.lost("epoch")
+        self.streams.pop(stream.stream_id, None)
+
+    async def _flush(self, out: Outbox) -> None:
+        sessions = [s for s in out.sessions() if s in self.sessions]
+        if not sessions:
+            return
+        batch = [
+            Append(
+                session_id=s.session_id,
+                owner=s.owner,
+                entries=[d.entry for d in out.deliveries.get(s, [])],
+                cursors=out.cursors.get(s, {}),
+                dropped=out.dropped.get(s, []),
+            )
+            for s in sessions
+        ]
+        results = await self.store.append(batch)
+        for session, seq in zip(sessions, results, strict=True):
+            deliveries = out.deliveries.get(session, [])
+            if seq is None:
+                session.lost("moved")
+                continue
+            first = seq - len(deliveries) + 1
+            for i, d in enumerate(deliveries):
+                session.deliver(first + i, d.event, d.data)
+            self.stats["deliveries"] += len(deliveries)
+
+
+def _inline(event: str, data: dict[str, Any]) -> str:
+    return orjson.dumps({"t": event, "d": data}).decode()
+
+
+def _event_from(row: Any) -> BusEvent:
+    return BusEvent(
+        row["stream_id"],
+        row["seq"],
+        row["epoch"],
+        row["event"],
+        row["data"],
+        row["guild_id"],
+        row["channel_id"],
+        tuple(row["user_ids"]) if row["user_ids"] is not None else None,
+    )
+
+
+def new_owner(node: str) -> str:
+    return f"{node}:{uuid.uuid4().hex[:12]}"
