@@ -47,14 +47,36 @@ async def _setup(api: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, Any]
         assert r.status_code < 300, r.text
         return r.json() if r.content else None
 
-    owner = {"Authorization": (await call("POST", "/auth/register", json={"username": "owner", "password": "correct horse battery"}))["token"]}
+    owner = {
+        "Authorization": (
+            await call(
+                "POST",
+                "/auth/register",
+                json={"username": "owner", "password": "correct horse battery"},
+            )
+        )["token"]
+    }
     guild = await call("POST", "/guilds", owner, json={"name": "Bot Den"})
-    channel = next(c["id"] for c in await call("GET", f"/guilds/{guild['id']}/channels", owner) if c["type"] == 0)
+    channel = next(
+        c["id"]
+        for c in await call("GET", f"/guilds/{guild['id']}/channels", owner)
+        if c["type"] == 0
+    )
     app = await call("POST", "/applications", owner, json={"name": "Pinger"})
-    await call("PATCH", f"/applications/{app['id']}", owner, json={"flags": (1 << 14) | (1 << 18)})  # members, content
+    await call(
+        "PATCH", f"/applications/{app['id']}", owner, json={"flags": (1 << 14) | (1 << 18)}
+    )  # members, content
     token = (await call("POST", f"/applications/{app['id']}/bot/reset", owner))["token"]
-    await call("POST", f"/oauth2/authorize?client_id={app['id']}&scope=bot", owner,
-               json={"guild_id": guild["id"], "permissions": str((1 << 10) | (1 << 11) | (1 << 6)), "authorize": True})
+    await call(
+        "POST",
+        f"/oauth2/authorize?client_id={app['id']}&scope=bot",
+        owner,
+        json={
+            "guild_id": guild["id"],
+            "permissions": str((1 << 10) | (1 << 11) | (1 << 6)),
+            "authorize": True,
+        },
+    )
     return owner, guild, channel, token
 
 
@@ -62,10 +84,14 @@ async def test_discord_py_bot_lives_in_spectrus(spectrus, monkeypatch) -> None:
     server = spectrus()
     server.start()
     monkeypatch.setattr(discord.http.Route, "BASE", f"{server.base}/api/v10")
-    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(f"ws://127.0.0.1:{server.port}/gateway"))
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket,
+        "DEFAULT_GATEWAY",
+        yarl.URL(f"ws://127.0.0.1:{server.port}/gateway"),
+    )
 
     async with httpx.AsyncClient(base_url=f"{server.base}/api/v10", timeout=30) as api:
-        owner, guild, channel_id, token = await _setup(api)
+        owner, _guild, channel_id, token = await _setup(api)
         seen = Recorder()
         intents = discord.Intents.default()
         intents.members = True
@@ -75,7 +101,10 @@ async def test_discord_py_bot_lives_in_spectrus(spectrus, monkeypatch) -> None:
         @client.event
         async def on_ready() -> None:
             g = client.guilds[0]
-            seen.record("ready", (g.name, sorted(c.name for c in g.channels), sorted(m.name for m in g.members)))
+            seen.record(
+                "ready",
+                (g.name, sorted(c.name for c in g.channels), sorted(m.name for m in g.members)),
+            )
 
         @client.event
         async def on_message(message: discord.Message) -> None:
@@ -110,27 +139,52 @@ async def test_discord_py_bot_lives_in_spectrus(spectrus, monkeypatch) -> None:
             assert channels == ["General", "Text Channels", "Voice Channels", "general"]
             assert members == ["Pinger", "owner"]
 
-            r = await api.post(f"/channels/{channel_id}/messages", headers=owner, json={"content": "ping"})
+            r = await api.post(
+                f"/channels/{channel_id}/messages", headers=owner, json={"content": "ping"}
+            )
             sent = r.json()
             messages = await seen.wait("message", 2)
-            assert messages[:2] == [("owner", "ping", "general"), ("Pinger", "pong: ping", "general")]
+            assert messages[:2] == [
+                ("owner", "ping", "general"),
+                ("Pinger", "pong: ping", "general"),
+            ]
             history = (await api.get(f"/channels/{channel_id}/messages", headers=owner)).json()
             assert history[0]["content"] == "pong: ping" and history[0]["author"]["bot"] is True
 
-            await api.patch(f"/channels/{channel_id}/messages/{sent['id']}", headers=owner, json={"content": "ping!"})
+            await api.patch(
+                f"/channels/{channel_id}/messages/{sent['id']}",
+                headers=owner,
+                json={"content": "ping!"},
+            )
             assert (await seen.wait("edit")) == [("ping", "ping!")]
-            await api.put(f"/channels/{channel_id}/messages/{sent['id']}/reactions/%F0%9F%91%8D/@me", headers=owner)
+            await api.put(
+                f"/channels/{channel_id}/messages/{sent['id']}/reactions/%F0%9F%91%8D/@me",
+                headers=owner,
+            )
             assert (await seen.wait("reaction")) == [("👍", "owner", "ping!")]
             await api.post(f"/channels/{channel_id}/typing", headers=owner)
             assert (await seen.wait("typing")) == [("general", "owner")]
             await api.delete(f"/channels/{channel_id}/messages/{sent['id']}", headers=owner)
             assert (await seen.wait("delete")) == ["ping!"]
 
-            invite = (await api.post(f"/channels/{channel_id}/invites", headers=owner, json={})).json()
-            newcomer = (await api.post("/auth/register", json={"username": "newcomer", "password": "correct horse battery"})).json()
-            await api.post(f"/invites/{invite['code']}", headers={"Authorization": newcomer["token"]})
+            invite = (
+                await api.post(f"/channels/{channel_id}/invites", headers=owner, json={})
+            ).json()
+            newcomer = (
+                await api.post(
+                    "/auth/register",
+                    json={"username": "newcomer", "password": "correct horse battery"},
+                )
+            ).json()
+            await api.post(
+                f"/invites/{invite['code']}", headers={"Authorization": newcomer["token"]}
+            )
             assert (await seen.wait("join")) == [("newcomer", "Bot Den")]
-            assert sorted(m.name for m in client.guilds[0].members) == ["Pinger", "newcomer", "owner"]
+            assert sorted(m.name for m in client.guilds[0].members) == [
+                "Pinger",
+                "newcomer",
+                "owner",
+            ]
         finally:
             await client.close()
             await asyncio.wait_for(runner, TIMEOUT)

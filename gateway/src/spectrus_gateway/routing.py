@@ -6,6 +6,7 @@ Rules, as Discord applies them:
 - a guild event about a channel goes to members who can VIEW_CHANNEL it (invites also
   need MANAGE_CHANNELS; audit log entries VIEW_AUDIT_LOG), other guild events to members;
 - bots receive an event only with the intent it belongs to; people get everything;
+- nobody receives guild presence updates about themselves;
 - bots without MESSAGE_CONTENT get messages without content, embeds, attachments and
   components, except their own, those mentioning them, and direct messages.
 """
@@ -104,6 +105,8 @@ def for_session(
             return None
     if not may_see(ev, user_id, view):
         return None
+    if ev.event == "PRESENCE_UPDATE" and ev.data["user"]["id"] == str(user_id):
+        return None  # one's own status comes from one's own client, not the guild
     data = ev.data
     if "_follow" in data or "_unfollow" in data:
         data = {k: v for k, v in data.items() if k not in ("_follow", "_unfollow")}

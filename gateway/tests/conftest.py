@@ -1,0 +1,133 @@
+"""An API and gateway served in-process over real sockets, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from spectrus_api.app import create_app
+from spectrus_api.ratelimit import RateLimiter
+from spectrus_domain.bus import BusEvent
+from spectrus_domain.bus.memory import MemoryBus
+from spectrus_domain.context import Context
+from spectrus_gateway.app import gateway_routes
+from spectrus_gateway.client import GatewayClient
+from spectrus_gateway.presence import MemoryPresenceStore
+from spectrus_gateway.server import Gateway
+from spectrus_gateway.sessions import MemorySessionStore
+
+
+class LossyBus(MemoryBus):
+    """A real in-process bus that can be told to drop messages, as Redis may."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = 0  # how many of the next published events vanish
+
+    async def publish(self, events: Sequence[BusEvent]) -> None:
+        kept = []
+        for event in events:
+            if self.drop > 0 and event.seq is not None:
+                self.drop -= 1
+                continue
+            kept.append(event)
+        await super().publish(kept)
+
+
+class ListeningServer(uvicorn.Server):
+    """uvicorn with an event for "listening" (instead of polling ``started``)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
+
+
+@dataclass
+class Stack:
+    base: str
+    ws: str
+    ctx: Context
+    bus: LossyBus
+    gateway: Gateway
+    http: httpx.AsyncClient
+
+    async def call(
+        self, token: str | None, method: str, path: str, expect: int = 200, **kw: Any
+    ) -> Any:
+        headers = {"Authorization": token} if token else {}
+        r = await self.http.request(method, path, headers=headers, **kw)
+        assert r.status_code == expect, f"{method} {path} -> {r.status_code} {r.text}"
+        return r.json() if r.content else None
+
+    async def register(self, name: str) -> str:
+        body = await self.call(
+            None,
+            "POST",
+            "/auth/register",
+            201,
+            json={"username": name, "password": "correct horse battery"},
+        )
+        return str(body["token"])
+
+    async def client(self, token: str, **kw: Any) -> GatewayClient:
+        c = GatewayClient(self.ws, token, **kw)
+        await c.identify()
+        return c
+
+
+@pytest.fixture
+async def stack(ctx: Context) -> AsyncIterator[Stack]:
+    bus = LossyBus()
+    ctx.db.publisher = bus.publish
+    gateway = Gateway(
+        ctx,
+        bus,
+        MemorySessionStore(),
+        MemoryPresenceStore(),
+        offline_grace=0.2,
+        head_check_interval=0.2,
+    )
+    app = Starlette(
+        routes=[
+            *gateway_routes(gateway),
+            Mount("/", app=create_app(ctx, limiter=RateLimiter(scale=0))),
+        ]
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ListeningServer(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="off",
+            ws_per_message_deflate=False,
+        )
+    )
+    await gateway.start()
+    serving = asyncio.create_task(server.serve())
+    await asyncio.wait_for(server.listening.wait(), 10)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v10", timeout=30) as http:
+        yield Stack(
+            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/gateway", ctx, bus, gateway, http
+        )
+    server.should_exit = True
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(serving, 10)
+    await gateway.stop()
