@@ -57,7 +57,8 @@ class GatewayClient:
         )
         assert self.closed is not None
         ready = asyncio.ensure_future(self.next_dispatch("READY"))
-        await asyncio.wait({ready, self.closed}, return_when=asyncio.FIRST_COMPLETED)
+        waiters: set[asyncio.Future[Any]] = {ready, self.closed}
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
             ready.cancel()
             raise GatewayClosed(self.closed.result())
