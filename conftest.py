@@ -7,6 +7,8 @@ are isolated and start in milliseconds.
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -118,3 +120,143 @@ async def http(ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
         transport=transport, base_url="http://spectrus.test/api/v10"
     ) as client:
         yield client
+
+
+# --- Redis ---------------------------------------------------------------------------
+
+
+def free_port(below: int = 65536) -> int:
+    """A free loopback port under ``below`` (cluster nodes also use port + 10000)."""
+    import random
+    import socket
+
+    for _ in range(200):
+        port = random.randrange(20000, below)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                if below > 55535:
+                    return port
+                s2 = socket.socket()  # the cluster bus port must be free as well
+                try:
+                    s2.bind(("127.0.0.1", port + 10000))
+                finally:
+                    s2.close()
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port (Debian's package), owned by a test."""
+
+    def __init__(self, directory: Path, *, cluster: bool = False) -> None:
+        self.directory = directory
+        self.port = free_port(below=55535 if cluster else 65536)
+        self.cluster = cluster
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        args = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+            "--daemonize",
+            "no",
+        ]
+        if self.cluster:
+            args += [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                f"nodes-{self.port}.conf",
+                "--cluster-node-timeout",
+                "2000",
+            ]
+        args += ["--logfile", str(self.directory / "redis.log")]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.cli("PING", attempts=200)
+        except RuntimeError as exc:
+            log_file = self.directory / "redis.log"
+            tail = log_file.read_text()[-1500:] if log_file.exists() else "(no log)"
+            raise RuntimeError(f"{exc}\nexit code {self.process.poll()}\n{tail}") from None
+
+    def cli(self, *command: str, attempts: int = 1) -> str:
+        """Run redis-cli against this server; retry while it is still starting."""
+        for attempt in range(attempts):
+            result = subprocess.run(
+                ["redis-cli", "-p", str(self.port), *command],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode == 0 and "Connection refused" not in result.stdout + result.stderr:
+                return result.stdout.strip()
+            if attempt + 1 < attempts:
+                time.sleep(0.05)  # the server process is still binding its port
+        raise RuntimeError(
+            f"redis-cli {command} failed on port {self.port}: {result.stderr or result.stdout}"
+        )
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def redis_shards(tmp_path: Path) -> Iterator[list[RedisServer]]:
+    """Two standalone servers, for client-side sharding."""
+    servers = [RedisServer(tmp_path / f"redis{i}") for i in range(2)]
+    for s in servers:
+        s.start()
+    yield servers
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[list[RedisServer]]:
+    """A three-node Redis 7 cluster (no replicas) on loopback."""
+    nodes = [RedisServer(tmp_path / f"cluster{i}", cluster=True) for i in range(3)]
+    for n in nodes:
+        n.start()
+    subprocess.run(
+        [
+            "redis-cli",
+            "--cluster",
+            "create",
+            *[f"127.0.0.1:{n.port}" for n in nodes],
+            "--cluster-replicas",
+            "0",
+            "--cluster-yes",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    for n in nodes:  # wait until every node agrees the cluster is up
+        n.cli("CLUSTER", "INFO", attempts=1)
+        deadline = time.monotonic() + 30
+        while "cluster_state:ok" not in n.cli("CLUSTER", "INFO"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("cluster did not converge")
+            time.sleep(0.05)  # gossip takes a moment; nothing to wait on but the state
+    yield nodes
+    for n in nodes:
+        n.stop()

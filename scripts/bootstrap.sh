@@ -12,3 +12,18 @@ if ! command -v uv >/dev/null 2>&1; then
     uv() { python3 -m uv "$@"; }
 fi
 uv sync --frozen --quiet
+
+# need_debian_packages PKG...: apt-get install what is missing (the machine runs as root).
+need_debian_packages() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing Debian packages: ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # The package starts its own service on 6379; the tests start their own servers.
+        service redis-server stop >/dev/null 2>&1 || true
+    fi
+}

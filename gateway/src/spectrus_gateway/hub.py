@@ -26,7 +26,14 @@ import orjson
 from spectrus_domain.bus import Bus, BusEvent, BusReset, Subscription
 from spectrus_domain.context import Context
 from spectrus_gateway import routing, snapshots
-from spectrus_gateway.sessions import Append, SessionStore, entry_event, entry_guild
+from spectrus_gateway.sessions import (
+    MISSING,
+    Append,
+    SessionRecord,
+    SessionStore,
+    entry_event,
+    entry_guild,
+)
 from spectrus_gateway.visibility import GuildView
 
 log = logging.getLogger("spectrus.gateway.hub")
@@ -49,6 +56,8 @@ class Member(Protocol):
     def deliver(self, seq: int, event: str, data: dict[str, Any]) -> None: ...
 
     def lost(self, reason: str) -> None: ...
+
+    def record(self) -> SessionRecord: ...
 
 
 @dataclass
@@ -441,6 +450,15 @@ class Hub:
             for s in sessions
         ]
         results = await self.store.append(batch)
+        missing = [i for i, r in enumerate(results) if r == MISSING]
+        if missing:
+            # The store lost these records (flushed, expired): they are ours, so write
+            # them again from what the live sessions hold, and append once more.
+            for i in missing:
+                await self.store.create(sessions[i].record())
+            retried = await self.store.append([batch[i] for i in missing])
+            for i, r in zip(missing, retried, strict=True):
+                results[i] = r if r != MISSING else None
         for session, seq in zip(sessions, results, strict=True):
             deliveries = out.deliveries.get(session, [])
             if seq is None:

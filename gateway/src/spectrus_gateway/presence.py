@@ -61,8 +61,8 @@ class PresenceStore(Protocol):
         """Combined presences of those users who have a live connection."""
         ...
 
-    async def refresh(self, entries: list[tuple[int, str]]) -> None:
-        """Keep this process's connections alive."""
+    async def refresh(self, entries: list[tuple[int, str, Presence]]) -> None:
+        """Keep this process's connections alive (writing back any the store lost)."""
         ...
 
     async def sweep(self) -> list[int]:
@@ -105,12 +105,10 @@ class MemoryPresenceStore:
             if self._connections.get(u)
         }
 
-    async def refresh(self, entries: list[tuple[int, str]]) -> None:
+    async def refresh(self, entries: list[tuple[int, str, Presence]]) -> None:
         expires = self._clock() + CONNECTION_TTL
-        for user_id, conn_id in entries:
-            current = self._connections.get(user_id, {}).get(conn_id)
-            if current is not None:
-                self._connections[user_id][conn_id] = (current[0], expires)
+        for user_id, conn_id, presence in entries:
+            self._connections.setdefault(user_id, {})[conn_id] = (presence, expires)
 
     async def sweep(self) -> list[int]:
         now = self._clock()

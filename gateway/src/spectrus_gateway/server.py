@@ -185,7 +185,9 @@ class Gateway:
         while True:
             await asyncio.sleep(MAINTENANCE_INTERVAL)
             try:
-                await self.presence.refresh([(s.user_id, s.owner) for s in self.live if s.user_id])
+                await self.presence.refresh(
+                    [(s.user_id, s.owner, s.presence) for s in self.live if s.attached]
+                )
                 await self.store.touch([s.session_id for s in self.live if s.session_id])
                 for user_id in await self.presence.sweep():
                     await self.publish_presence(user_id, OFFLINE)
@@ -328,6 +330,21 @@ class Session:
     def reconnect(self) -> None:
         self.conn.reconnect()
         self.pump()
+
+    def record(self) -> SessionRecord:
+        """The session as this connection knows it, to write back into a store that
+        lost it: the client has everything up to ``conn.seq``."""
+        return SessionRecord(
+            session_id=self.session_id,
+            user_id=self.user_id,
+            bot=self.bot,
+            intents=self.intents,
+            large_threshold=self.large_threshold,
+            owner=self.owner,
+            seq=self.conn.seq,
+            log_start=self.conn.seq + 1,
+            cursors=dict(self.cursors),
+        )
 
     # --- IDENTIFY -------------------------------------------------------------------------
 

@@ -50,16 +50,17 @@ class Append:
     """Streams the session no longer follows."""
 
 
-class NotOwner(Exception):  # noqa: N818 - it is a condition, not a failure of ours
-    """The session moved to another connection (or expired)."""
+MISSING = -1
+"""``append``'s answer when the session's record is gone (expired, or the store was
+flushed): the owner re-creates it from what it holds and appends again."""
 
 
 class SessionStore(Protocol):
     async def create(self, record: SessionRecord) -> None: ...
 
     async def append(self, batch: list[Append]) -> list[int | None]:
-        """Append each session's entries; the new ``seq`` of each, or None where the
-        caller no longer owns the session."""
+        """Append each session's entries; the new ``seq`` of each, None where the caller
+        no longer owns the session, or ``MISSING`` where its record is gone."""
         ...
 
     async def claim(self, session_id: str, owner: str) -> tuple[SessionRecord, list[str]] | None:
@@ -112,7 +113,10 @@ class MemorySessionStore:
         results: list[int | None] = []
         for item in batch:
             record = self._live(item.session_id)
-            if record is None or record.owner != item.owner:
+            if record is None:
+                results.append(MISSING)
+                continue
+            if record.owner != item.owner:
                 results.append(None)
                 continue
             log = self._logs[item.session_id]
