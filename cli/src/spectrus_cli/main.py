@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spectrus", description="Spectrus community server")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_setting_flags(commands.add_parser("up", help="run an instance on this machine"))
+    _add_setting_flags(
+        commands.add_parser("api", help="serve the REST API (PostgreSQL and Redis given)")
+    )
+    _add_setting_flags(
+        commands.add_parser("gateway", help="serve the gateway (PostgreSQL and Redis given)")
+    )
     _add_setting_flags(commands.add_parser("migrate", help="apply database migrations and exit"))
     return parser
 
@@ -59,6 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         from spectrus_cli.up import up
 
         up(settings)
+    elif args.command in ("api", "gateway"):
+        from spectrus_cli.services import run
+
+        sys.exit(run(args.command, settings))
     elif args.command == "migrate":
         sys.exit(_migrate(settings))
 

@@ -39,6 +39,16 @@ class Settings:
     gateway_url: str = field(
         default="", metadata=_about("WebSocket URL of the gateway (default: from the public URL)")
     )
+    redis_urls: str = field(
+        default="",
+        metadata=_about(
+            "comma-separated Redis URLs for the event bus and gateway sessions "
+            "(empty: in-process, one machine)"
+        ),
+    )
+    redis_cluster: bool = field(
+        default=False, metadata=_about("the Redis URLs are nodes of one Redis Cluster, not shards")
+    )
     node_id: int = field(
         default=0, metadata=_about("0..1023, unique per process: the node bits of snowflake ids")
     )
@@ -67,6 +77,10 @@ class Settings:
     log_level: str = field(
         default="info", metadata=_about("log verbosity", "debug", "info", "warning", "error")
     )
+
+    @property
+    def redis(self) -> list[str]:
+        return [u.strip() for u in self.redis_urls.split(",") if u.strip()]
 
     @property
     def base_url(self) -> str:
