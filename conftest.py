@@ -216,47 +216,54 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(10)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 @pytest.fixture
 def redis_shards(tmp_path: Path) -> Iterator[list[RedisServer]]:
     """Two standalone servers, for client-side sharding."""
     servers = [RedisServer(tmp_path / f"redis{i}") for i in range(2)]
-    for s in servers:
-        s.start()
-    yield servers
-    for s in servers:
-        s.stop()
+    try:
+        for s in servers:
+            s.start()
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
 
 
 @pytest.fixture
 def redis_cluster(tmp_path: Path) -> Iterator[list[RedisServer]]:
     """A three-node Redis 7 cluster (no replicas) on loopback."""
     nodes = [RedisServer(tmp_path / f"cluster{i}", cluster=True) for i in range(3)]
-    for n in nodes:
-        n.start()
-    subprocess.run(
-        [
-            "redis-cli",
-            "--cluster",
-            "create",
-            *[f"127.0.0.1:{n.port}" for n in nodes],
-            "--cluster-replicas",
-            "0",
-            "--cluster-yes",
-        ],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    for n in nodes:  # wait until every node agrees the cluster is up
-        n.cli("CLUSTER", "INFO", attempts=1)
-        deadline = time.monotonic() + 30
-        while "cluster_state:ok" not in n.cli("CLUSTER", "INFO"):
-            if time.monotonic() > deadline:
-                raise RuntimeError("cluster did not converge")
-            time.sleep(0.05)  # gossip takes a moment; nothing to wait on but the state
-    yield nodes
-    for n in nodes:
-        n.stop()
+    try:
+        for n in nodes:
+            n.start()
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{n.port}" for n in nodes],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        for n in nodes:  # wait until every node agrees the cluster is up
+            deadline = time.monotonic() + 30
+            while "cluster_state:ok" not in n.cli("CLUSTER", "INFO"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("cluster did not converge")
+                time.sleep(0.05)  # gossip takes a moment; nothing to wait on but the state
+        yield nodes
+    finally:
+        for n in nodes:
+            n.stop()

@@ -100,3 +100,98 @@ def spectrus(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield make
     for server in made:
         server.stop()
+
+
+class ServiceProcess:
+    """``spectrus api`` or ``spectrus gateway`` as its own process, as Kubernetes runs them."""
+
+    def __init__(
+        self,
+        service: str,
+        data_dir: Path,
+        database_url: str,
+        redis_urls: list[str],
+        *,
+        cluster: bool,
+        node_id: int,
+    ) -> None:
+        self.service = service
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.ws = f"ws://127.0.0.1:{self.port}/gateway"
+        self.log = data_dir / f"{service}-{self.port}.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.args = [
+            str(ROOT / ".venv/bin/spectrus"),
+            service,
+            "--port",
+            str(self.port),
+            "--database-url",
+            database_url,
+            "--redis-urls",
+            ",".join(redis_urls),
+            "--node-id",
+            str(node_id),
+            "--rate-limit-scale",
+            "0",
+            "--log-level",
+            "warning",
+        ]
+        if cluster:
+            self.args.append("--redis-cluster")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        probe = "/readyz" if self.service == "api" else "/healthz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.service} exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.base + probe, timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)  # the process is still starting; nothing to wait on but its port
+        raise RuntimeError(f"{self.service} not ready: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """Makes ``spectrus api``/``gateway`` processes; stops them all after the test."""
+    made: list[ServiceProcess] = []
+
+    def make(
+        service: str, database_url: str, redis_urls: list[str], *, cluster: bool, node_id: int
+    ) -> ServiceProcess:
+        process = ServiceProcess(
+            service,
+            tmp_path / "services",
+            database_url,
+            redis_urls,
+            cluster=cluster,
+            node_id=node_id,
+        )
+        made.append(process)
+        return process
+
+    yield make
+    for process in made:
+        process.stop()

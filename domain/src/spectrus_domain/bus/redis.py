@@ -22,9 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError
 
 from spectrus_domain.bus import BusEvent, BusReset
 
@@ -262,9 +260,13 @@ class RedisSubscription:
                     timeout=None,  # type: ignore[arg-type]  # None blocks on this node only
                     target_node=node,
                 )
-            except (RedisConnectionError, RedisTimeoutError, OSError, RedisError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # redis-py also raises plain errors (e.g. AttributeError) on a connection torn
+                # down under it; any of them means "back off and retry".
                 if not failed:
-                    log.warning("bus connection to %s lost: %s", node.name, exc)
+                    log.warning("bus connection to %s lost: %r", node.name, exc)
                 failed = True
                 await asyncio.sleep(delay)  # back off while the node is away
                 delay = min(delay * 2, _MAX_RETRY_DELAY)
@@ -286,9 +288,11 @@ class RedisSubscription:
         while True:
             try:
                 message = await pubsub.get_message(timeout=None)
-            except (RedisConnectionError, RedisTimeoutError, OSError, RedisError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # see _read_cluster
                 if not failed:
-                    log.warning("bus connection lost: %s", exc)
+                    log.warning("bus connection lost: %r", exc)
                 failed = True
                 await asyncio.sleep(delay)  # back off while the server is away
                 delay = min(delay * 2, _MAX_RETRY_DELAY)
