@@ -15,8 +15,8 @@ from spectrus_gateway.server import Gateway
 
 def gateway_routes(gateway: Gateway) -> list[Route | WebSocketRoute]:
     return [
-        WebSocketRoute("/gateway", gateway.endpoint),
-        WebSocketRoute("/gateway/", gateway.endpoint),
+        WebSocketRoute("/gateway", gateway),
+        WebSocketRoute("/gateway/", gateway),
     ]
 
 
@@ -34,5 +34,5 @@ def create_gateway_app(gateway: Gateway) -> Starlette:
 
     routes = [*gateway_routes(gateway), Route("/healthz", health)]
     # discord.py dials the gateway URL with a query string on "/".
-    routes.append(WebSocketRoute("/", gateway.endpoint))
+    routes.append(WebSocketRoute("/", gateway))
     return Starlette(routes=routes, lifespan=lifespan)

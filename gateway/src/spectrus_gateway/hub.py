@@ -53,7 +53,7 @@ class Member(Protocol):
     large_threshold: int
     cursors: dict[int, int]
 
-    def deliver(self, seq: int, event: str, data: dict[str, Any]) -> None: ...
+    def deliver(self, seq: int, event: str, data: dict[str, Any], raw: str) -> None: ...
 
     def lost(self, reason: str) -> None: ...
 
@@ -278,15 +278,33 @@ class Hub:
         await self._route(stream, ev, out)
 
     async def _route(self, stream: Stream, ev: BusEvent, out: Outbox) -> None:
+        # Sessions of one user with the same intents see an event the same way: decide
+        # once per such group (a user's devices, a bot's many sessions).
+        decided: dict[tuple[int, bool, int], dict[str, Any] | None] = {}
         for session in list(stream.followers):
-            await self._route_to(session, stream, ev, out)
+            await self._route_to(session, stream, ev, out, decided)
 
-    async def _route_to(self, session: Any, stream: Stream, ev: BusEvent, out: Outbox) -> None:
+    async def _route_to(
+        self,
+        session: Any,
+        stream: Stream,
+        ev: BusEvent,
+        out: Outbox,
+        decided: dict[tuple[int, bool, int], dict[str, Any] | None] | None = None,
+    ) -> None:
         if ev.seq is not None:
             if ev.seq <= session.cursors.get(stream.stream_id, 0):
                 return  # before this session's starting point, or already delivered
             session.cursors[stream.stream_id] = ev.seq
-        data = routing.for_session(ev, session.user_id, session.bot, session.intents, stream.view)
+        key = (session.user_id, session.bot, session.intents)
+        if decided is not None and key in decided:
+            data = decided[key]
+        else:
+            data = routing.for_session(
+                ev, session.user_id, session.bot, session.intents, stream.view
+            )
+            if decided is not None:
+                decided[key] = data
         own_stream = ev.stream_id == session.user_id
         follow = ev.data.get("_follow") if own_stream else None
         unfollow = ev.data.get("_unfollow") if own_stream else None
@@ -459,6 +477,8 @@ class Hub:
             retried = await self.store.append([batch[i] for i in missing])
             for i, r in zip(missing, retried, strict=True):
                 results[i] = r if r != MISSING else None
+        # One event usually goes to many sessions as the very same object: encode it once.
+        encoded: dict[int, str] = {}
         for session, seq in zip(sessions, results, strict=True):
             deliveries = out.deliveries.get(session, [])
             if seq is None:
@@ -466,7 +486,10 @@ class Hub:
                 continue
             first = seq - len(deliveries) + 1
             for i, d in enumerate(deliveries):
-                session.deliver(first + i, d.event, d.data)
+                raw = encoded.get(id(d.data))
+                if raw is None:
+                    raw = encoded[id(d.data)] = orjson.dumps(d.data).decode()
+                session.deliver(first + i, d.event, d.data, raw)
             self.stats["deliveries"] += len(deliveries)
 
 

@@ -16,9 +16,11 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.types import Receive, Scope
+from starlette.types import Send as Send_
 
 from spectrus_domain import queries
 from spectrus_domain.actions import auth
@@ -101,19 +103,36 @@ class Gateway:
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(_log_failure)
 
-    async def endpoint(self, websocket: WebSocket) -> None:
-        """ASGI WebSocket handler for ``/gateway?v=10&encoding=json&compress=...``."""
-        params = websocket.query_params
-        await websocket.accept()
+    async def __call__(self, scope: Scope, receive: Receive, send: Send_) -> None:
+        """The ASGI WebSocket application for ``/gateway?v=10&encoding=json&compress=``.
+        Plain ASGI: every frame is one ``send`` call with nothing wrapped around it."""
+        if scope["type"] != "websocket":
+            return
+        if (await receive())["type"] != "websocket.connect":
+            return
+        params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        await send({"type": "websocket.accept"})
         try:
             encoder = encoder_for(params.get("encoding"), params.get("compress"))
         except UnsupportedTransportError:
-            await websocket.close(int(Close.DECODE_ERROR), "Unsupported encoding or compression")
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": int(Close.DECODE_ERROR),
+                    "reason": "Unsupported encoding or compression",
+                }
+            )
             return
         if params.get("v", "10") not in API_VERSIONS:
-            await websocket.close(int(Close.INVALID_API_VERSION), "Invalid API version")
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": int(Close.INVALID_API_VERSION),
+                    "reason": "Invalid API version",
+                }
+            )
             return
-        session = Session(self, websocket, encoder)
+        session = Session(self, receive, send, encoder)
         self.live.add(session)
         try:
             await session.run()
@@ -204,10 +223,11 @@ def _log_failure(task: asyncio.Task[Any]) -> None:
 class Session:
     """One client connection; while identified it is also a hub member."""
 
-    def __init__(self, gateway: Gateway, websocket: WebSocket, encoder: Encoder) -> None:
+    def __init__(self, gateway: Gateway, receive: Receive, send: Send_, encoder: Encoder) -> None:
         self.gateway = gateway
         self.ctx = gateway.ctx
-        self.ws = websocket
+        self._receive = receive
+        self._send = send
         self.encoder = encoder
         self.conn = Connection(now=time.monotonic())
         self.frames: asyncio.Queue[str | bytes | CloseConnection] = asyncio.Queue()
@@ -219,6 +239,7 @@ class Session:
         self.large_threshold = 50
         self.cursors: dict[int, int] = {}
         self.attached = False
+        self.disconnected = False
         self.presence = Presence("online")
 
     # --- the connection's life ---------------------------------------------------------
@@ -230,12 +251,13 @@ class Session:
             while self.conn.state is not State.CLOSED:
                 timeout = max(self.conn.heartbeat_deadline() - time.monotonic(), 0) + 0.05
                 try:
-                    message = await asyncio.wait_for(self.ws.receive(), timeout)
+                    message = await asyncio.wait_for(self._receive(), timeout)
                 except TimeoutError:
                     self.conn.check(time.monotonic())
                     self.pump()
                     continue
                 if message["type"] == "websocket.disconnect":
+                    self.disconnected = True
                     break
                 frame = (
                     message.get("text") if message.get("text") is not None else message.get("bytes")
@@ -244,8 +266,8 @@ class Session:
                     continue
                 self.conn.receive(frame, time.monotonic())
                 self.pump()
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+        except OSError:
+            self.disconnected = True
         finally:
             if self.conn.state is not State.CLOSED:
                 self.conn.close(int(Close.UNKNOWN_ERROR), "Connection lost")
@@ -255,19 +277,30 @@ class Session:
             writer.cancel()
 
     async def _write(self) -> None:
+        send, frames = self._send, self.frames
         while True:
-            item = await self.frames.get()
+            item = await frames.get()
             try:
-                if isinstance(item, CloseConnection):
-                    if self.ws.application_state is not WebSocketState.DISCONNECTED:
-                        await self.ws.close(item.code, item.reason)
-                    return
-                if isinstance(item, str):
-                    await self.ws.send_text(item)
-                else:
-                    await self.ws.send_bytes(item)
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                return
+                while True:  # everything queued, without going back to the loop in between
+                    if isinstance(item, CloseConnection):
+                        if not self.disconnected:
+                            await send(
+                                {
+                                    "type": "websocket.close",
+                                    "code": item.code,
+                                    "reason": item.reason,
+                                }
+                            )
+                        return
+                    if isinstance(item, str):
+                        await send({"type": "websocket.send", "text": item})
+                    else:
+                        await send({"type": "websocket.send", "bytes": item})
+                    if frames.empty():
+                        break
+                    item = frames.get_nowait()
+            except (OSError, RuntimeError):
+                return  # the client went away mid-write
 
     async def finish(self) -> None:
         if self.attached:
@@ -290,7 +323,7 @@ class Session:
 
     def _output(self, output: Output) -> None:
         if isinstance(output, Send):
-            self.frames.put_nowait(self.encoder.encode(output.payload))
+            self.frames.put_nowait(self.encoder.encode(output.payload, output.raw_data))
         elif isinstance(output, CloseConnection):
             self.frames.put_nowait(output)
         elif isinstance(output, Identify):
@@ -314,8 +347,10 @@ class Session:
 
     # --- hub member --------------------------------------------------------------------
 
-    def deliver(self, seq: int, event: str, data: dict[str, Any]) -> None:
-        self.conn.dispatch(event, data, seq)
+    def deliver(self, seq: int, event: str, data: dict[str, Any], raw: str | None = None) -> None:
+        """Send a dispatch; ``raw`` is ``data`` already JSON-encoded (shared by every
+        session the hub gives this event to)."""
+        self.conn.dispatch(event, data, seq, raw=raw)
         self.pump()
 
     def lost(self, reason: str) -> None:

@@ -16,20 +16,28 @@ import zstandard
 
 
 class Encoder(Protocol):
-    def encode(self, payload: dict[str, Any]) -> str | bytes: ...
+    def encode(self, payload: dict[str, Any], raw_data: str | None = None) -> str | bytes: ...
+
+
+def to_json(payload: dict[str, Any], raw_data: str | None) -> str:
+    """The payload as JSON; with ``raw_data`` (its ``d``, already encoded for many
+    recipients) only the envelope is written here."""
+    if raw_data is None:
+        return orjson.dumps(payload).decode()
+    return f'{{"op":0,"t":"{payload["t"]}","s":{payload["s"]},"d":{raw_data}}}'
 
 
 class JsonText:
-    def encode(self, payload: dict[str, Any]) -> str:
-        return orjson.dumps(payload).decode()
+    def encode(self, payload: dict[str, Any], raw_data: str | None = None) -> str:
+        return to_json(payload, raw_data)
 
 
 class ZlibStream:
     def __init__(self) -> None:
         self._compressor = zlib.compressobj()
 
-    def encode(self, payload: dict[str, Any]) -> bytes:
-        data = orjson.dumps(payload)
+    def encode(self, payload: dict[str, Any], raw_data: str | None = None) -> bytes:
+        data = to_json(payload, raw_data).encode()
         return self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
@@ -37,8 +45,8 @@ class ZstdStream:
     def __init__(self) -> None:
         self._compressor = zstandard.ZstdCompressor(level=3).compressobj()
 
-    def encode(self, payload: dict[str, Any]) -> bytes:
-        data = orjson.dumps(payload)
+    def encode(self, payload: dict[str, Any], raw_data: str | None = None) -> bytes:
+        data = to_json(payload, raw_data).encode()
         return self._compressor.compress(data) + self._compressor.flush(
             zstandard.COMPRESSOBJ_FLUSH_BLOCK
         )

@@ -95,6 +95,8 @@ Request = Identify | Resume | RequestMembers | UpdatePresence | UpdateVoiceState
 @dataclass(frozen=True)
 class Send:
     payload: dict[str, Any]
+    raw_data: str | None = None
+    """``payload["d"]`` already JSON-encoded, when the caller had it."""
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,9 @@ class Connection:
     def fail(self, code: Close) -> None:
         self.close(code)
 
-    def dispatch(self, event: str, data: Any, seq: int | None = None) -> int:
+    def dispatch(
+        self, event: str, data: Any, seq: int | None = None, *, raw: str | None = None
+    ) -> int:
         """Send an event with the next ``s`` (the shell may pass the one it logged,
         which must be exactly that). Returns the ``s`` used; 0 if not established."""
         if self.state is not State.ESTABLISHED:
@@ -219,7 +223,9 @@ class Connection:
         if seq is not None and seq != expected:
             raise ValueError(f"dispatch seq {seq} would leave a gap after {self.seq}")
         self.seq = expected
-        self._outputs.append(Send({"op": int(Op.DISPATCH), "t": event, "s": expected, "d": data}))
+        self._outputs.append(
+            Send({"op": int(Op.DISPATCH), "t": event, "s": expected, "d": data}, raw)
+        )
         return expected
 
     def reconnect(self) -> None:
