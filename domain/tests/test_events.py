@@ -221,3 +221,17 @@ async def test_joining_a_guild_is_announced_on_the_users_stream_with_where_to_st
         follow["after"],
     )
     assert next(r["event"] for r in later) == "GUILD_MEMBER_ADD"
+
+
+async def test_outbox_pruning_keeps_recent_events_and_stream_numbering(ctx, clock) -> None:
+    from spectrus_domain.actions import maintenance
+
+    alice, _bob, guild, channel = await _world(ctx)
+    await messages.create_message(ctx, alice, channel, content="old")
+    head = await ctx.db.fetchval("SELECT seq FROM event_streams WHERE id = $1", int(guild["id"]))
+    await ctx.db.execute("UPDATE outbox SET created_at = created_at - interval '8 days'")
+    await messages.create_message(ctx, alice, channel, content="new")
+    removed = await maintenance.prune_outbox(ctx)
+    assert removed > 0
+    left = await ctx.db.fetch("SELECT seq FROM outbox WHERE stream_id = $1", int(guild["id"]))
+    assert [r["seq"] for r in left] == [head + 1]  # the numbering goes on where it was

@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 
 from spectrus_api.app import create_app
+from spectrus_domain.actions import maintenance
 from spectrus_domain.bus.redis import RedisBus, RedisTopology
 from spectrus_domain.config import Settings
 from spectrus_domain.context import Context
@@ -57,7 +58,11 @@ async def run_api(settings: Settings) -> None:
     try:
         ctx = Context(db=db, settings=settings, ids=SnowflakeGenerator(settings.node_id))
         log.info("api serving on %s:%s", settings.host, settings.port)
-        await _serve(create_app(ctx), settings)
+        housekeeping = asyncio.create_task(maintenance.run_forever(ctx))
+        try:
+            await _serve(create_app(ctx), settings)
+        finally:
+            housekeeping.cancel()
     finally:
         await topology.close()
         await db.close()

@@ -20,6 +20,7 @@ from starlette.routing import Mount
 
 from spectrus_api.app import create_app
 from spectrus_cli.embedded_pg import EmbeddedPostgres
+from spectrus_domain.actions import maintenance
 from spectrus_domain.bus.memory import MemoryBus
 from spectrus_domain.config import Settings
 from spectrus_domain.context import Context
@@ -68,9 +69,11 @@ def compose(ctx: Context, gateway: Gateway) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
+        housekeeping = asyncio.create_task(maintenance.run_forever(ctx))
         try:
             yield
         finally:
+            housekeeping.cancel()
             await gateway.stop()
 
     return Starlette(

@@ -68,6 +68,12 @@ class Settings:
     refresh_ttl: int = field(
         default=90 * DAY, metadata=_about("seconds a refresh token stays valid")
     )
+    outbox_retention: int = field(
+        default=7 * DAY,
+        metadata=_about(
+            "seconds committed events stay in the outbox for gateways to catch up from"
+        ),
+    )
     trust_proxy: bool = field(
         default=False,
         metadata=_about(
@@ -154,5 +160,7 @@ def validate(s: Settings) -> None:
         raise ValueError("SPECTRUS_PORT must be in 1..65535")
     if s.rate_limit_scale < 0:
         raise ValueError("SPECTRUS_RATE_LIMIT_SCALE must not be negative")
+    if s.outbox_retention < 3600:
+        raise ValueError("SPECTRUS_OUTBOX_RETENTION must be at least 3600 seconds")
     if s.session_ttl < 60 or s.refresh_ttl < s.session_ttl:
         raise ValueError("need SPECTRUS_SESSION_TTL >= 60 and SPECTRUS_REFRESH_TTL >= it")
