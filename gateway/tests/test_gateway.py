@@ -289,3 +289,42 @@ async def test_direct_messages_open_for_both_sides(stack) -> None:
     assert opened.data["id"] == dm["id"] and opened.data["type"] == 1
     assert (await receiver.next_dispatch("MESSAGE_CREATE")).data["content"] == "psst"
     await receiver.close()
+
+
+async def test_members_learn_of_channels_a_permission_change_reveals_or_hides(stack) -> None:
+    owner, member = await stack.register("owner"), await stack.register("member")
+    guild, channel = await _guild(stack, owner, member)
+    client = await stack.client(member)
+    me = await member_id(stack, member)
+    await stack.call(
+        owner,
+        "PUT",
+        f"/channels/{channel}/permissions/{me}",
+        204,
+        json={"type": 1, "deny": str(int(P.VIEW_CHANNEL))},
+    )
+    hidden = await client.next_dispatch("CHANNEL_DELETE")
+    assert hidden.data["id"] == channel
+    role = await stack.call(owner, "POST", f"/guilds/{guild['id']}/roles", json={"name": "seers"})
+    await stack.call(owner, "DELETE", f"/channels/{channel}/permissions/{me}", 204)
+    shown = await client.next_dispatch("CHANNEL_CREATE")
+    assert shown.data["id"] == channel and shown.data["name"] == "general"
+    # A role change works the same way: hide through @everyone, reveal through the role.
+    await stack.call(
+        owner,
+        "PUT",
+        f"/channels/{channel}/permissions/{guild['id']}",
+        204,
+        json={"type": 0, "deny": str(int(P.VIEW_CHANNEL))},
+    )
+    assert (await client.next_dispatch("CHANNEL_DELETE")).data["id"] == channel
+    await stack.call(
+        owner,
+        "PUT",
+        f"/channels/{channel}/permissions/{role['id']}",
+        204,
+        json={"type": 0, "allow": str(int(P.VIEW_CHANNEL))},
+    )
+    await stack.call(owner, "PUT", f"/guilds/{guild['id']}/members/{me}/roles/{role['id']}", 204)
+    assert (await client.next_dispatch("CHANNEL_CREATE")).data["id"] == channel
+    await client.close()

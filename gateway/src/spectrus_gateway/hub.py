@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from spectrus_domain import queries
 from spectrus_domain.bus import Bus, BusEvent, BusReset, Subscription
 from spectrus_domain.context import Context
 from spectrus_gateway import routing, snapshots
@@ -39,6 +40,16 @@ from spectrus_gateway.visibility import GuildView
 log = logging.getLogger("spectrus.gateway.hub")
 
 HEAD_CHECK_INTERVAL = 1.0
+# Guild events that can change which channels a member may see.
+_PERMISSION_EVENTS = {
+    "CHANNEL_CREATE",
+    "CHANNEL_UPDATE",
+    "CHANNEL_DELETE",
+    "GUILD_ROLE_UPDATE",
+    "GUILD_ROLE_DELETE",
+    "GUILD_MEMBER_UPDATE",
+    "GUILD_UPDATE",
+}
 BATCH_LIMIT = 500
 
 
@@ -67,7 +78,7 @@ class Stream:
     epoch: int | None
     is_guild: bool
     view: GuildView | None = None
-    followers: set[Any] = field(default_factory=set)
+    followers: set[Member] = field(default_factory=set)
 
 
 @dataclass
@@ -81,40 +92,40 @@ class Outbox:
     """Deliveries of one batch, per session, in order; plus cursor and follow changes."""
 
     def __init__(self) -> None:
-        self.deliveries: dict[Any, list[Delivery]] = {}
-        self.cursors: dict[Any, dict[int, int]] = {}
-        self.dropped: dict[Any, list[int]] = {}
+        self.deliveries: dict[Member, list[Delivery]] = {}
+        self.cursors: dict[Member, dict[int, int]] = {}
+        self.dropped: dict[Member, list[int]] = {}
 
-    def add(self, session: Any, delivery: Delivery) -> None:
+    def add(self, session: Member, delivery: Delivery) -> None:
         self.deliveries.setdefault(session, []).append(delivery)
 
-    def moved(self, session: Any, stream_id: int, seq: int) -> None:
+    def moved(self, session: Member, stream_id: int, seq: int) -> None:
         self.cursors.setdefault(session, {})[stream_id] = seq
 
-    def drop(self, session: Any, stream_id: int) -> None:
+    def drop(self, session: Member, stream_id: int) -> None:
         self.dropped.setdefault(session, []).append(stream_id)
 
-    def sessions(self) -> set[Any]:
+    def sessions(self) -> set[Member]:
         return set(self.deliveries) | set(self.cursors) | set(self.dropped)
 
 
 @dataclass
 class _Attach:
-    session: Any
+    session: Member
     first: list[Delivery]
     done: asyncio.Future[None]
 
 
 @dataclass
 class _Direct:
-    session: Any
+    session: Member
     deliveries: list[Delivery]
     done: asyncio.Future[None]
 
 
 @dataclass
 class _Detach:
-    session: Any
+    session: Member
 
 
 @dataclass
@@ -143,7 +154,7 @@ class Hub:
         self.store = store
         self.node = uuid.uuid4().hex[:12]
         self.streams: dict[int, Stream] = {}
-        self.sessions: set[Any] = set()
+        self.sessions: set[Member] = set()
         self.head_check_interval = head_check_interval
         self._work: asyncio.Queue[Work] = asyncio.Queue()
         self._subscription: Subscription | None = None
@@ -182,20 +193,20 @@ class Hub:
 
     # --- what the shell asks -------------------------------------------------------------
 
-    async def attach(self, session: Any, first: list[Delivery]) -> None:
+    async def attach(self, session: Member, first: list[Delivery]) -> None:
         """Add a session following ``session.cursors``; ``first`` (READY, GUILD_CREATEs,
         or RESUMED) goes out before any of its stream events."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._work.put_nowait(_Attach(session, first, done))
         await done
 
-    async def send(self, session: Any, deliveries: list[Delivery]) -> None:
+    async def send(self, session: Member, deliveries: list[Delivery]) -> None:
         """Deliveries for one session that do not come from a stream (member chunks)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._work.put_nowait(_Direct(session, deliveries, done))
         await done
 
-    def detach(self, session: Any) -> None:
+    def detach(self, session: Member) -> None:
         self._work.put_nowait(_Detach(session))
 
     def ephemeral(self, event: BusEvent) -> None:
@@ -273,9 +284,45 @@ class Hub:
         stream.head = ev.seq
         stream.epoch = ev.epoch
         self.stats["events"] += 1
-        if stream.view is not None:
-            stream.view.apply(ev.event, ev.data)
+        view = stream.view
+        seen_before = None
+        if view is not None and ev.event in _PERMISSION_EVENTS:
+            seen_before = {s.user_id: view.visible_channels(s.user_id) for s in stream.followers}
+        if view is not None:
+            view.apply(ev.event, ev.data)
         await self._route(stream, ev, out)
+        if seen_before is not None:
+            await self._visibility_changed(stream, ev, seen_before, out)
+
+    async def _visibility_changed(
+        self, stream: Stream, ev: BusEvent, before: dict[int, set[int]], out: Outbox
+    ) -> None:
+        """A permission change revealed or hid channels: tell each member concerned, as
+        CHANNEL_CREATE and CHANNEL_DELETE (the channel itself, when the event created or
+        deleted it, was already announced)."""
+        assert stream.view is not None
+        itself = {int(ev.data["id"])} if ev.event in ("CHANNEL_CREATE", "CHANNEL_DELETE") else set()
+        objects: dict[int, dict[str, Any]] = {}
+        for session in list(stream.followers):
+            if session.bot and not session.intents & 1:  # GUILDS
+                continue
+            now = stream.view.visible_channels(session.user_id)
+            was = before.get(session.user_id, set())
+            for channel_id in sorted((now - was) - itself):
+                if channel_id not in objects:
+                    objects[channel_id] = await queries.channel(self.ctx.db.pool, channel_id)
+                data = objects[channel_id]
+                out.add(
+                    session,
+                    Delivery("i:" + _inline("CHANNEL_CREATE", data), "CHANNEL_CREATE", data),
+                )
+            for channel_id in sorted((was - now) - itself):
+                kind = stream.view.channels.get(channel_id, (0, []))[0]
+                gone = {"id": str(channel_id), "guild_id": str(stream.stream_id), "type": kind}
+                out.add(
+                    session,
+                    Delivery("i:" + _inline("CHANNEL_DELETE", gone), "CHANNEL_DELETE", gone),
+                )
 
     async def _route(self, stream: Stream, ev: BusEvent, out: Outbox) -> None:
         # Sessions of one user with the same intents see an event the same way: decide
@@ -286,7 +333,7 @@ class Hub:
 
     async def _route_to(
         self,
-        session: Any,
+        session: Member,
         stream: Stream,
         ev: BusEvent,
         out: Outbox,
@@ -332,7 +379,7 @@ class Hub:
             self._unfollow(session, int(unfollow), out)
 
     async def _follow(
-        self, session: Any, stream_id: int, after: int, out: Outbox, *, announce: bool = False
+        self, session: Member, stream_id: int, after: int, out: Outbox, *, announce: bool = False
     ) -> None:
         """``session`` now follows ``stream_id`` from just after ``after``; with
         ``announce`` (a guild join) its GUILD_CREATE goes first."""
@@ -348,7 +395,7 @@ class Hub:
         out.moved(session, stream_id, start)
         await self._catch_up(session, stream, out)
 
-    def _unfollow(self, session: Any, stream_id: int, out: Outbox) -> None:
+    def _unfollow(self, session: Member, stream_id: int, out: Outbox) -> None:
         session.cursors.pop(stream_id, None)
         out.drop(session, stream_id)
         stream = self.streams.get(stream_id)
@@ -356,7 +403,7 @@ class Hub:
             stream.followers.discard(session)
             self._maybe_forget(stream)
 
-    async def _catch_up(self, session: Any, stream: Stream, out: Outbox) -> None:
+    async def _catch_up(self, session: Member, stream: Stream, out: Outbox) -> None:
         """Give one session the events it lacks that the hub already routed."""
         cursor = session.cursors.get(stream.stream_id, 0)
         if stream.head <= cursor:
@@ -389,7 +436,7 @@ class Hub:
         del self.streams[stream.stream_id]
         asyncio.get_running_loop().create_task(self._subscription.unfollow([stream.stream_id]))
 
-    async def _guild_create(self, session: Any, stream: Stream) -> dict[str, Any] | None:
+    async def _guild_create(self, session: Member, stream: Stream) -> dict[str, Any] | None:
         if stream.view is None:
             return None
         async with self.ctx.db.pool.acquire() as conn:
@@ -412,7 +459,7 @@ class Hub:
             stream.followers.add(session)
             await self._catch_up(session, stream, out)
 
-    def _detach(self, session: Any) -> None:
+    def _detach(self, session: Member) -> None:
         self.sessions.discard(session)
         for stream_id in list(session.cursors):
             stream = self.streams.get(stream_id)

@@ -73,6 +73,9 @@ class GuildView:
     def can_view(self, user_id: int, channel_id: int) -> bool:
         return bool(self.channel_permissions(user_id, channel_id) & Permission.VIEW_CHANNEL)
 
+    def visible_channels(self, user_id: int) -> set[int]:
+        return {c for c in self.channels if self.can_view(user_id, c)}
+
     def _timed_out_soon(self, user_id: int) -> bool:
         state = self.members.get(user_id)
         return state is not None and state.timeout_until is not None
