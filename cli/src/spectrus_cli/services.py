@@ -12,6 +12,7 @@ import uvicorn
 
 from spectrus_api.app import create_app
 from spectrus_domain.actions import maintenance
+from spectrus_domain.bus import BackgroundPublisher
 from spectrus_domain.bus.redis import RedisBus, RedisTopology
 from spectrus_domain.config import Settings
 from spectrus_domain.context import Context
@@ -54,7 +55,8 @@ async def run_api(settings: Settings) -> None:
     _require(settings)
     db = await connect(settings.database_url)
     topology = await RedisTopology.connect(settings.redis, cluster=settings.redis_cluster)
-    db.publisher = RedisBus(topology).publish
+    publisher = BackgroundPublisher(RedisBus(topology))
+    db.publisher = publisher
     try:
         ctx = Context(db=db, settings=settings, ids=SnowflakeGenerator(settings.node_id))
         log.info("api serving on %s:%s", settings.host, settings.port)
@@ -63,6 +65,7 @@ async def run_api(settings: Settings) -> None:
             await _serve(create_app(ctx), settings)
         finally:
             housekeeping.cancel()
+            await publisher.close()
     finally:
         await topology.close()
         await db.close()

@@ -9,11 +9,15 @@ they are not stored and are not replayed.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+
+log = logging.getLogger("spectrus.bus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +86,43 @@ class Bus(Protocol):
     async def subscribe(self) -> Subscription: ...
 
     async def close(self) -> None: ...
+
+
+class BackgroundPublisher:
+    """Publishes off the request path: writes hand their committed events over and
+    return at once; one task publishes them in order. If the bus stalls and the queue
+    fills, batches are dropped (and said so): readers repair gaps from the outbox, so a
+    slow Redis costs latency, never a write."""
+
+    def __init__(self, bus: Bus, *, max_batches: int = 10_000) -> None:
+        self.bus = bus
+        self.dropped = 0
+        self._queue: asyncio.Queue[list[BusEvent]] = asyncio.Queue(max_batches)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, events: list[BusEvent]) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            self._queue.put_nowait(events)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning(
+                    "bus is not keeping up: %d batches dropped so far (gateways backfill them)",
+                    self.dropped,
+                )
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._queue.get()
+            while not self._queue.empty() and len(batch) < 1000:
+                batch += self._queue.get_nowait()
+            try:
+                await self.bus.publish(batch)
+            except Exception:
+                log.warning("publishing failed; gateways will backfill", exc_info=True)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()

@@ -22,6 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from spectrus_domain.bus import BusEvent, BusReset
@@ -30,6 +31,9 @@ log = logging.getLogger("spectrus.bus")
 
 CHANNEL_PREFIX = "spectrus:events:"
 _RETRY_DELAY = 0.05
+# A command that has not answered in this long is from a server that hangs: give up on it
+# (pub/sub readers block on their own sockets and are not affected).
+_COMMAND_TIMEOUT = 5.0
 _MAX_RETRY_DELAY = 1.0
 
 
@@ -51,14 +55,26 @@ def _hash_tag(name: str) -> str:
 class RedisTopology:
     """Where keys and channels live, and how to run a script on many keys at once."""
 
-    def __init__(self, cluster: RedisCluster | None, shards: list[Redis]) -> None:
+    def __init__(
+        self,
+        cluster: RedisCluster | None,
+        shards: list[Redis],
+        *,
+        listen_cluster: RedisCluster | None = None,
+        listen_shards: list[Redis] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.shards = shards
+        # Subscribers wait on their sockets for as long as the bus is quiet, so they get
+        # clients of their own without the command timeout.
+        self.listen_cluster = listen_cluster or cluster
+        self.listen_shards = listen_shards or shards
 
     @classmethod
     async def connect(cls, urls: Sequence[str], *, cluster: bool) -> RedisTopology:
         if not urls:
             raise ValueError("no Redis URL given")
+        timeouts = {"socket_timeout": _COMMAND_TIMEOUT, "socket_connect_timeout": _COMMAND_TIMEOUT}
         if cluster:
             nodes = []
             for url in urls:
@@ -66,13 +82,16 @@ class RedisTopology:
                 kw = client.connection_pool.connection_kwargs
                 nodes.append(ClusterNode(kw.get("host", "127.0.0.1"), int(kw.get("port", 6379))))
                 await client.aclose()
-            rc = RedisCluster(startup_nodes=nodes, max_connections=200)
-            await rc.initialize()
-            return cls(rc, [])
-        shards = [Redis.from_url(url, max_connections=200) for url in urls]
+            commands = RedisCluster(startup_nodes=nodes, max_connections=200, **timeouts)  # type: ignore[arg-type]
+            listening = RedisCluster(startup_nodes=nodes, max_connections=200)
+            await commands.initialize()
+            await listening.initialize()
+            return cls(commands, [], listen_cluster=listening)
+        shards = [Redis.from_url(url, max_connections=200, **timeouts) for url in urls]  # type: ignore[arg-type]
+        listeners = [Redis.from_url(url, max_connections=200) for url in urls]
         for shard in shards:
             await shard.ping()
-        return cls(None, shards)
+        return cls(None, shards, listen_shards=listeners)
 
     def shard_for(self, name: str) -> Redis:
         """The standalone server holding ``name`` (a key or a channel)."""
@@ -141,9 +160,11 @@ class RedisTopology:
             await shard.flushall()
 
     async def close(self) -> None:
-        if self.cluster is not None:
-            await self.cluster.aclose()
-        for shard in self.shards:
+        for cluster in {
+            id(c): c for c in (self.cluster, self.listen_cluster) if c is not None
+        }.values():
+            await cluster.aclose()
+        for shard in {id(s): s for s in [*self.shards, *self.listen_shards]}.values():
             await shard.aclose()
 
 
@@ -152,8 +173,16 @@ class RedisBus:
         self.topology = topology
 
     async def publish(self, events: Sequence[BusEvent]) -> None:
+        """Publish in one pipeline per node; a connection the server closed (it restarted)
+        is replaced and the publish tried once more."""
         if not events:
             return
+        try:
+            await self._publish(events)
+        except (RedisConnectionError, OSError):
+            await self._publish(events)
+
+    async def _publish(self, events: Sequence[BusEvent]) -> None:
         t = self.topology
         if t.cluster is not None:
             async with t.cluster.pipeline(transaction=False) as pipe:
@@ -184,7 +213,9 @@ class RedisSubscription:
         self.topology = topology
         self._queue: asyncio.Queue[BusEvent | BusReset | None] = asyncio.Queue()
         self._readers: dict[str, asyncio.Task[None]] = {}
-        self._cluster_pubsub = topology.cluster.pubsub() if topology.cluster is not None else None
+        self._cluster_pubsub = (
+            topology.listen_cluster.pubsub() if topology.listen_cluster is not None else None
+        )
         self._shard_pubsubs: dict[int, PubSub] = {}
         self._lock = asyncio.Lock()
 
@@ -195,8 +226,8 @@ class RedisSubscription:
         async with self._lock:
             if self._cluster_pubsub is not None:
                 await self._cluster_pubsub.ssubscribe(*channels)
-                assert self.topology.cluster is not None
-                for node in self.topology.cluster.get_primaries():
+                assert self.topology.listen_cluster is not None
+                for node in self.topology.listen_cluster.get_primaries():
                     reader = self._readers.get(node.name)
                     if node.name in self._cluster_pubsub.node_pubsub_mapping and (
                         reader is None or reader.done()
@@ -206,7 +237,9 @@ class RedisSubscription:
             for shard, names in self._by_shard(channels).items():
                 pubsub = self._shard_pubsubs.get(shard)
                 if pubsub is None:
-                    pubsub = self.topology.shards[shard].pubsub(ignore_subscribe_messages=False)
+                    pubsub = self.topology.listen_shards[shard].pubsub(
+                        ignore_subscribe_messages=False
+                    )
                     self._shard_pubsubs[shard] = pubsub
                 await pubsub.subscribe(*names)
                 if f"shard{shard}" not in self._readers:
