@@ -76,7 +76,9 @@ def api_process(server: Server) -> psutil.Process:
 
 async def run(server: Server, counts: list[int], seconds: float) -> None:
     base = f"{server.base}/api/v10/"
-    connector = aiohttp.TCPConnector(limit=max(counts) + 4)
+    # Idle connections expire before uvicorn closes them (5 s), or a POST could go out on
+    # a connection the server just dropped while a PostgreSQL cell ran.
+    connector = aiohttp.TCPConnector(limit=max(counts) + 4, keepalive_timeout=2.0)
     async with aiohttp.ClientSession(base, connector=connector) as api:
 
         async def call(
