@@ -460,6 +460,7 @@ class Session:
             "session_type": "normal",
             "private_channels": snap.private_channels,
             "relationships": [],
+            "read_state": {"version": 1, "partial": False, "entries": snap.read_state},
             "presences": [],
             "guild_join_requests": [],
             "geo_ordered_rtc_regions": [],

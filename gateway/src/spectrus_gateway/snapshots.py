@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spectrus_domain import queries, shapes
+from spectrus_domain.actions import read_states
 from spectrus_domain.actions.dms import private_channel_view
 from spectrus_domain.storage.db import Connection, Database
 from spectrus_gateway.visibility import GuildView, MemberState, overwrites_from
@@ -107,6 +108,7 @@ async def guild_create(
 
 @dataclass
 class ReadySnapshot:
+    read_state: list[dict[str, Any]]
     user: dict[str, Any]
     application: dict[str, Any] | None
     guild_ids: list[int]
@@ -141,6 +143,7 @@ async def ready(conn: Connection, user_id: int, bot: bool) -> ReadySnapshot:
     ]
     private = [await private_channel_view(conn, c, user_id) for c in channel_ids]
     return ReadySnapshot(
+        read_state=[] if bot else await read_states.read_state(conn, user_id),
         user=user,
         application=application,
         guild_ids=guild_ids,

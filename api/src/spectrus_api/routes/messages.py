@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field, model_validator
@@ -10,8 +10,8 @@ from pydantic import Field, model_validator
 from spectrus_api.deps import Ctx, CurrentActor, Reason
 from spectrus_api.ratelimit import RateLimitedRoute, limit
 from spectrus_api.validation import Body, Snowflake, SnowflakePath, SnowflakeQuery, Text, Timestamp
-from spectrus_domain import limits, shapes, views
-from spectrus_domain.actions import messages
+from spectrus_domain import limits, mentions, shapes, views
+from spectrus_domain.actions import messages, read_states
 from spectrus_domain.errors import invalid_form
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["messages"])
@@ -80,6 +80,25 @@ class Reference(Body):
     fail_if_not_exists: bool = True
 
 
+class AllowedMentions(Body):
+    parse: list[Literal["users", "roles", "everyone"]] = Field(default_factory=list, max_length=3)
+    users: list[Snowflake] = Field(default_factory=list, max_length=100)
+    roles: list[Snowflake] = Field(default_factory=list, max_length=100)
+    replied_user: bool = False
+
+    @model_validator(mode="after")
+    def _exclusive(self) -> AllowedMentions:
+        for kind in ("users", "roles"):
+            if kind in self.parse and getattr(self, kind):
+                raise ValueError(f'parse:["{kind}"] and {kind}: [ids] are mutually exclusive.')
+        return self
+
+    def rules(self) -> mentions.Allowed:
+        return mentions.Allowed(
+            frozenset(self.parse), frozenset(self.users), frozenset(self.roles), self.replied_user
+        )
+
+
 class NewMessage(Body):
     content: Annotated[str, Text(limits.MESSAGE_CONTENT_MAX)] = ""
     nonce: (
@@ -92,6 +111,7 @@ class NewMessage(Body):
     embeds: Annotated[list[Embed], Field(max_length=limits.EMBEDS_PER_MESSAGE)] | None = None
     embed: Embed | None = None  # the single-embed form older libraries still send
     message_reference: Reference | None = None
+    allowed_mentions: AllowedMentions | None = None
     flags: Annotated[int, Field(ge=0, le=(1 << 31) - 1)] = 0
 
     @model_validator(mode="after")
@@ -108,6 +128,7 @@ class MessagePatch(Body):
     content: Annotated[str, Text(limits.MESSAGE_CONTENT_MAX)] | None = None
     embeds: Annotated[list[Embed], Field(max_length=limits.EMBEDS_PER_MESSAGE)] | None = None
     flags: Annotated[int, Field(ge=0, le=(1 << 31) - 1)] | None = None
+    allowed_mentions: AllowedMentions | None = None
 
 
 @router.get("/channels/{channel_id}/messages")
@@ -146,6 +167,7 @@ async def create_message(
         enforce_nonce=body.enforce_nonce,
         reference=reference,
         flags=body.flags,
+        allowed_mentions=body.allowed_mentions.rules() if body.allowed_mentions else None,
     )
 
 
@@ -256,14 +278,24 @@ async def edit_message(
     actor: CurrentActor,
     ctx: Ctx,
 ) -> dict[str, Any]:
-    changes = body.model_dump(exclude_unset=True, exclude={"embeds"})
+    changes = body.model_dump(exclude_unset=True, exclude={"embeds", "allowed_mentions"})
     if "embeds" in body.model_fields_set:
         changes["embeds"] = [e.stored() for e in body.embeds or []]
     if sum(e.total_chars() for e in body.embeds or []) > limits.EMBED_TOTAL_CHARS:
         raise invalid_form(
             "embeds", "BASE_TYPE_MAX_LENGTH", "Embed size exceeds maximum size of 6000"
         )
-    return await messages.edit_message(ctx, actor, channel_id, message_id, changes)
+    rules = body.allowed_mentions.rules() if body.allowed_mentions else None
+    return await messages.edit_message(ctx, actor, channel_id, message_id, changes, rules)
+
+
+@router.post("/channels/{channel_id}/messages/{message_id}/ack")
+@limit("messages.ack", 10, 5, major="channel_id")
+async def ack_message(
+    channel_id: SnowflakePath, message_id: SnowflakePath, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    """Mark the channel read up to this message (Discord's client API)."""
+    return await read_states.ack(ctx, actor, channel_id, message_id)
 
 
 @router.delete("/channels/{channel_id}/messages/{message_id}", status_code=204)

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import emoji as emoji_lib
 
-from spectrus_domain import audit, events, limits, queries, shapes
+from spectrus_domain import audit, events, limits, mentions, queries, shapes
 from spectrus_domain.access import Actor, ChannelAccess, channel_access
 from spectrus_domain.actions.dms import (
     SHARES_A_GUILD,
@@ -149,6 +149,7 @@ async def create_message(
     enforce_nonce: bool = False,
     reference: dict[str, Any] | None = None,
     flags: int = 0,
+    allowed_mentions: mentions.Allowed | None = None,
 ) -> dict[str, Any]:
     embeds = embeds or []
     if not content and not embeds:
@@ -171,13 +172,19 @@ async def create_message(
                 return (await queries.messages_from_rows(conn, [existing], actor.user_id))[0]
         await _check_slowmode(ctx, conn, access, actor)
         stored_reference, referenced = await _resolve_reference(conn, access, actor, reference)
+        replied_author = int(referenced["author"]["id"]) if referenced else None
+        users, roles, everyone = await _resolve_mentions(
+            conn, access, content, allowed_mentions, replied_author
+        )
         seq, message_id = await _claim_message_slot(conn, ctx.ids, channel_id)
         row = await one(
             conn,
             """WITH m AS (
                    INSERT INTO messages (id, channel_id, guild_id, seq, author_id, type, content,
-                                         tts, embeds, nonce, flags, reference)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *)
+                                         tts, embeds, nonce, flags, reference, mention_ids,
+                                         mention_role_ids, mention_everyone)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                   RETURNING *)
                SELECT m.*, u.id AS a_id, u.username AS a_username,
                       u.global_name AS a_global_name, u.avatar AS a_avatar, u.bot AS a_bot,
                       u.system AS a_system, u.flags AS a_flags
@@ -194,8 +201,11 @@ async def create_message(
             nonce,
             flags & SETTABLE_FLAGS,
             stored_reference,
+            [u["id"] for u in users],
+            roles,
+            everyone,
         )
-        data = shapes.message(row, referenced=referenced)
+        data = shapes.message(row, mentions=users, referenced=referenced)
         member = await _member_partial(conn, access, actor.user_id)
         if access.channel["type"] == shapes.CHANNEL_DM and seq == 1:
             # The other side may never have opened this DM; its first message opens it.
@@ -209,6 +219,58 @@ async def create_message(
         return data
 
     return await ctx.db.write(body)
+
+
+async def _resolve_mentions(
+    conn: Connection,
+    access: ChannelAccess,
+    content: str,
+    allowed: mentions.Allowed | None,
+    replied_author: int | None,
+) -> tuple[list[asyncpg.Record], list[int], bool]:
+    """Who the message mentions: users of the conversation, roles that may be mentioned
+    (mentionable, or by someone with MENTION_EVERYONE), @everyone/@here only with
+    MENTION_EVERYONE; all as ``allowed_mentions`` permits (absent: everything)."""
+    parsed = mentions.parse(content)
+    rules = allowed or mentions.EVERYTHING
+    user_ids = [u for u in parsed.users if rules.user(u)]
+    if (
+        replied_author is not None
+        and (allowed is None or allowed.replied_user)
+        and replied_author not in user_ids
+    ):
+        user_ids.append(replied_author)
+    may_mention_all = (
+        bool(access.permissions & Permission.MENTION_EVERYONE) and access.guild is not None
+    )
+    if access.guild_id is None:
+        present = set(await recipients_of(conn, access.channel_id))
+        users = [
+            u for u in (await queries.users_by_id(conn, user_ids)).values() if u["id"] in present
+        ]
+        roles: list[int] = []
+    else:
+        members = await conn.fetch(
+            f"""SELECT {shapes.USER_COLUMNS} FROM members m JOIN users u ON u.id = m.user_id
+                WHERE m.guild_id = $1 AND m.user_id = ANY($2)""",
+            access.guild_id,
+            user_ids,
+        )
+        users = list(members)
+        wanted = [r for r in parsed.roles if rules.role(r)]
+        roles = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id, mentionable FROM roles WHERE guild_id = $1 AND id = ANY($2) AND id <> $1",
+                access.guild_id,
+                wanted,
+            )
+            if r["mentionable"] or may_mention_all
+        ]
+    order = {u: i for i, u in enumerate(user_ids)}
+    users.sort(key=lambda u: order[u["id"]])
+    everyone = parsed.everyone and rules.everyone and may_mention_all
+    return users, roles, everyone
 
 
 def _id_floor(since: datetime) -> int:
@@ -262,7 +324,12 @@ async def _message_row(conn: Connection, channel_id: int, message_id: int) -> as
 
 
 async def edit_message(
-    ctx: Context, actor: Actor, channel_id: int, message_id: int, changes: dict[str, Any]
+    ctx: Context,
+    actor: Actor,
+    channel_id: int,
+    message_id: int,
+    changes: dict[str, Any],
+    allowed_mentions: mentions.Allowed | None = None,
 ) -> dict[str, Any]:
     async def body(conn: Connection) -> dict[str, Any]:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
@@ -274,6 +341,18 @@ async def edit_message(
                 raise DomainError(Error.NOT_AUTHOR)
             if "content" in changes:
                 updates["content"] = changes["content"] or ""
+                replied = None
+                if row["reference"] is not None:
+                    replied = await conn.fetchval(
+                        "SELECT author_id FROM messages WHERE id = $1",
+                        int(row["reference"]["message_id"]),
+                    )
+                users, roles, everyone = await _resolve_mentions(
+                    conn, access, updates["content"], allowed_mentions, replied
+                )
+                updates["mention_ids"] = [u["id"] for u in users]
+                updates["mention_role_ids"] = roles
+                updates["mention_everyone"] = everyone
             if "embeds" in changes:
                 if changes["embeds"]:
                     access.require(Permission.EMBED_LINKS)
