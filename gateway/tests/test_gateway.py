@@ -334,14 +334,28 @@ async def test_acks_reach_the_users_other_sessions_and_ready(stack) -> None:
     owner, member = await stack.register("owner"), await stack.register("member")
     _, channel = await _guild(stack, owner, member)
     phone = await stack.client(member)
-    msg = await stack.call(owner, "POST", f"/channels/{channel}/messages", json={"content": f"<@{await member_id(stack, member)}> hi"})
+    msg = await stack.call(
+        owner,
+        "POST",
+        f"/channels/{channel}/messages",
+        json={"content": f"<@{await member_id(stack, member)}> hi"},
+    )
     await stack.call(member, "POST", f"/channels/{channel}/messages/{msg['id']}/ack", json={})
     ack = await phone.next_dispatch("MESSAGE_ACK")
-    assert ack.data["channel_id"] == channel and ack.data["message_id"] == msg["id"] and ack.data["mention_count"] == 0
+    assert (
+        ack.data["channel_id"] == channel
+        and ack.data["message_id"] == msg["id"]
+        and ack.data["mention_count"] == 0
+    )
     laptop = GatewayClient(stack.ws, member)
     ready = await laptop.identify()
     assert ready.data["read_state"]["entries"] == [
-        {"id": channel, "last_message_id": msg["id"], "mention_count": 0, "last_pin_timestamp": None}
+        {
+            "id": channel,
+            "last_message_id": msg["id"],
+            "mention_count": 0,
+            "last_pin_timestamp": None,
+        }
     ]
     for c in (phone, laptop):
         await c.close()
