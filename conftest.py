@@ -100,15 +100,13 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, rate_limit_scale=0)
+    return Settings(data_dir=tmp_path, rate_limit_scale=0, link_previews=False)
 
 
 @pytest.fixture
-def ctx(db: Database, settings: Settings, clock: FakeClock) -> Context:
+async def ctx(db: Database, settings: Settings, clock: FakeClock) -> Context:
     # Ids and the context share the fake clock, so message times and "now" agree.
-    return Context(
-        db=db, settings=settings, ids=SnowflakeGenerator(1, clock_ms=clock.ms), clock=clock
-    )
+    return await Context.open(db, settings, SnowflakeGenerator(1, clock_ms=clock.ms), clock)
 
 
 @pytest.fixture

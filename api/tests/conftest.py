@@ -1,13 +1,18 @@
-"""A thin client over the in-process API for readable tests."""
+"""A thin client over the in-process API for readable tests, and a web site to link to."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import itertools
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
+from PIL import Image
 
 _names = itertools.count()
 
@@ -76,3 +81,79 @@ class Api:
 @pytest.fixture
 def api(http: httpx.AsyncClient) -> Api:
     return Api(http)
+
+
+# --- a web site on 127.0.0.2, the tests' stand-in for the public internet ----------------
+
+PAGE = """<html><head>
+<title>Fallback title</title>
+<meta property="og:title" content="The Real Title">
+<meta property="og:description" content="What the page is about.">
+<meta property="og:site_name" content="Example Site">
+<meta property="og:image" content="/preview.png">
+<meta name="theme-color" content="#336699">
+</head><body>ignored</body></html>"""
+
+
+def png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 90, 160)).save(out, "PNG")
+    return out.getvalue()
+
+
+@dataclass
+class Site:
+    host: str
+    port: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # of the last page request
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[Site]:
+    """/page (OpenGraph, image /preview.png 120x80), /redirect?to=, /huge (4 MiB),
+    /slow (answers only at teardown)."""
+    served = Site("127.0.0.2")
+    released = asyncio.Event()
+    preview = png(120, 80)
+
+    async def page(request: web.Request) -> web.Response:
+        served.headers = dict(request.headers)
+        return web.Response(content_type="text/html", text=PAGE)
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.query["to"])
+
+    async def image(_request: web.Request) -> web.Response:
+        return web.Response(content_type="image/png", body=preview)
+
+    async def huge(_request: web.Request) -> web.Response:
+        return web.Response(
+            content_type="text/html", body=b"<html><head><title>x</title>" + b"a" * (4 << 20)
+        )
+
+    async def slow(_request: web.Request) -> web.Response:
+        await released.wait()
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.add_routes(
+        [
+            web.get("/page", page),
+            web.get("/redirect", redirect),
+            web.get("/preview.png", image),
+            web.get("/huge", huge),
+            web.get("/slow", slow),
+        ]
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    tcp = web.TCPSite(runner, served.host, 0)
+    await tcp.start()
+    served.port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield served
+    released.set()
+    await runner.cleanup()

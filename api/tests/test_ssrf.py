@@ -5,13 +5,11 @@ directly, through DNS, or through a redirect, and must be refused before any req
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-from aiohttp import web
 from dnslib import AAAA, QTYPE, RR, A
 from dnslib.server import BaseResolver, DNSServer
 
@@ -19,7 +17,8 @@ from spectrus_api.embeds.addresses import is_public
 from spectrus_api.embeds.fetcher import DnsResolver, Refused, SafeFetcher
 from spectrus_api.embeds.metadata import embed_for
 
-SITE = "127.0.0.2"  # the test's stand-in for a public web site
+SITE = "127.0.0.2"  # where the `site` fixture serves: the test's public internet
+
 RECORDS = {
     "public.test": [("A", SITE)],
     "evil.test": [("A", "10.0.0.5")],
@@ -55,56 +54,6 @@ def dns_port() -> Iterator[int]:
     server.start_thread()
     yield port
     server.stop()
-
-
-@pytest.fixture
-async def site() -> AsyncIterator[dict[str, object]]:
-    seen: dict[str, object] = {}
-    released = asyncio.Event()
-
-    async def page(request: web.Request) -> web.Response:
-        seen["headers"] = dict(request.headers)
-        return web.Response(
-            content_type="text/html",
-            text="""<html><head>
-            <title>Fallback title</title>
-            <meta property="og:title" content="The Real Title">
-            <meta property="og:description" content="What the page is about.">
-            <meta property="og:site_name" content="Example Site">
-            <meta property="og:image" content="/preview.png">
-            <meta name="theme-color" content="#336699">
-            </head><body>ignored</body></html>""",
-        )
-
-    async def redirect(request: web.Request) -> web.Response:
-        raise web.HTTPFound(request.query["to"])
-
-    async def huge(request: web.Request) -> web.Response:
-        return web.Response(
-            content_type="text/html", body=b"<html><head><title>x</title>" + b"a" * (4 << 20)
-        )
-
-    async def slow(request: web.Request) -> web.Response:
-        await released.wait()  # outlasts the fetcher's deadline; released at teardown
-        return web.Response(text="late")
-
-    app = web.Application()
-    app.add_routes(
-        [
-            web.get("/page", page),
-            web.get("/redirect", redirect),
-            web.get("/huge", huge),
-            web.get("/slow", slow),
-        ]
-    )
-    runner = web.AppRunner(app)
-    await runner.setup()
-    tcp = web.TCPSite(runner, SITE, 0)
-    await tcp.start()
-    seen["port"] = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield seen
-    released.set()
-    await runner.cleanup()
 
 
 @pytest.fixture
@@ -192,13 +141,13 @@ async def test_the_corpus_is_refused(fetcher: SafeFetcher, url: str) -> None:
 async def test_redirects_to_forbidden_places_are_refused(
     fetcher: SafeFetcher, site, target: str
 ) -> None:
-    url = f"http://{SITE}:{site['port']}/redirect?to=" + target.format(port=site["port"])
+    url = f"http://{SITE}:{site.port}/redirect?to=" + target.format(port=site.port)
     with pytest.raises(Refused):
         await fetcher.fetch(url)
 
 
 async def test_too_many_redirects_and_slow_servers_are_refused(fetcher: SafeFetcher, site) -> None:
-    base = f"http://{SITE}:{site['port']}"
+    base = f"http://{SITE}:{site.port}"
     loop = f"{base}/redirect?to={base}/redirect%3Fto%3D{base}/redirect%253Fto%253D{base}/redirect%25253Fto%25253D{base}/page"
     with pytest.raises(Refused, match="redirects"):
         await fetcher.fetch(loop)
@@ -209,28 +158,28 @@ async def test_too_many_redirects_and_slow_servers_are_refused(fetcher: SafeFetc
 async def test_a_public_page_is_previewed_without_cookies_or_credentials(
     fetcher: SafeFetcher, site
 ) -> None:
-    via_dns = await fetcher.fetch(f"http://public.test:{site['port']}/page")
+    via_dns = await fetcher.fetch(f"http://public.test:{site.port}/page")
     assert via_dns.status == 200
     response = await fetcher.fetch(
-        f"http://{SITE}:{site['port']}/redirect?to=/page"
+        f"http://{SITE}:{site.port}/redirect?to=/page"
     )  # a relative redirect
-    headers = {k.lower(): v for k, v in site["headers"].items()}
+    headers = {k.lower(): v for k, v in site.headers.items()}
     assert "cookie" not in headers and "authorization" not in headers
     assert headers["accept-encoding"] == "identity"
     embed = embed_for(response.url, response.content_type, response.body)
     assert embed == {
         "type": "link",
-        "url": f"http://{SITE}:{site['port']}/page",
+        "url": f"http://{SITE}:{site.port}/page",
         "title": "The Real Title",
         "description": "What the page is about.",
         "provider": {"name": "Example Site"},
-        "thumbnail": {"url": f"http://{SITE}:{site['port']}/preview.png"},
+        "thumbnail": {"url": f"http://{SITE}:{site.port}/preview.png"},
         "color": 0x336699,
     }
 
 
 async def test_bodies_are_cut_at_the_limit(fetcher: SafeFetcher, site) -> None:
-    response = await fetcher.fetch(f"http://{SITE}:{site['port']}/huge")
+    response = await fetcher.fetch(f"http://{SITE}:{site.port}/huge")
     assert response.truncated and len(response.body) == 1 << 20
 
 

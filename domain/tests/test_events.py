@@ -163,7 +163,7 @@ async def test_replaying_events_reproduces_fresh_state(ctx) -> None:
     state: dict[str, dict[str, Any]] = {}
     for e in events:
         _apply(state, e["event"], e["data"], alice.user_id)
-    fresh = await queries.message_page(ctx.db.pool, channel, alice.user_id, limit=100)
+    fresh = await queries.message_page(ctx.db.pool, channel, alice.user_id, ctx.urls(), limit=100)
     fresh_without_refs = {m["id"]: m for m in fresh}
     assert set(state) == set(fresh_without_refs)
     for message_id, message in fresh_without_refs.items():

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,11 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spectrus_api import routes
+from spectrus_api.embeds.fetcher import DnsResolver, SafeFetcher
+from spectrus_api.embeds.previewer import LinkPreviewer
 from spectrus_api.ratelimit import RateLimiter, too_many_requests
+from spectrus_api.uploads import form_limit
 from spectrus_api.validation import form_errors
+from spectrus_domain.actions import maintenance
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error
 from spectrus_domain.limits import JSON_BODY_MAX_BYTES
+from spectrus_domain.storage import files
+from spectrus_domain.storage.files import FileStore
 
 log = logging.getLogger("spectrus.api")
 
@@ -51,19 +61,27 @@ def error_response(error: DomainError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.spec.http_status)
 
 
+# Where files may be sent (message create and edit): those bodies may be far larger.
+_UPLOAD_PATHS = re.compile(r"^/api/v10/channels/\d+/messages(/\d+)?$")
+
+
 class BodyLimit:
     """Refuse request bodies over the limit, whether announced or streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        if _UPLOAD_PATHS.match(scope["path"]) and scope["method"] in ("POST", "PATCH"):
+            limit = self.upload_bytes
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
                 await error_response(DomainError(Error.PAYLOAD_TOO_LARGE))(scope, receive, send)
                 return
         seen = 0
@@ -73,15 +91,50 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise DomainError(Error.PAYLOAD_TOO_LARGE)
             return message
 
         await self.app(scope, counted, send)
 
 
-def create_app(ctx: Context, *, limiter: RateLimiter | None = None) -> FastAPI:
+def default_previewer(ctx: Context) -> LinkPreviewer | None:
+    if not ctx.settings.link_previews:
+        return None
+    fetcher = SafeFetcher(DnsResolver(), allow=ctx.settings.embed_networks)
+    return LinkPreviewer(ctx, fetcher)
+
+
+def create_app(
+    ctx: Context,
+    *,
+    limiter: RateLimiter | None = None,
+    previewer: LinkPreviewer | None = None,
+    store: FileStore | None = None,
+) -> FastAPI:
+    """The API; its lifespan runs the background work (housekeeping, removing files,
+    link previews). Whoever mounts it in another app enters ``app.router.lifespan_context``."""
+    previewer = previewer or default_previewer(ctx)
+    store = store or files.open_store(ctx.settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        background = [
+            asyncio.create_task(maintenance.run_forever(ctx)),
+            asyncio.create_task(files.sweep_forever(ctx.db, store, ctx.now)),
+        ]
+        if previewer is not None:
+            await previewer.start()
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+            if previewer is not None:
+                await previewer.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Spectrus API",
         version="10",
         description="Discord API v10 compatible REST API of a Spectrus instance.",
@@ -91,6 +144,8 @@ def create_app(ctx: Context, *, limiter: RateLimiter | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.limiter = limiter or RateLimiter(scale=ctx.settings.rate_limit_scale)
+    app.state.previewer = previewer
+    app.state.files = store
 
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
@@ -127,5 +182,29 @@ def create_app(ctx: Context, *, limiter: RateLimiter | None = None) -> FastAPI:
     for router in routes.ROUTERS:
         app.include_router(router, prefix="/api/v10", responses=ERROR_RESPONSES)
     app.include_router(routes.health.router)
-    app.add_middleware(BodyLimit, max_bytes=JSON_BODY_MAX_BYTES)
+    app.include_router(routes.files.router)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=JSON_BODY_MAX_BYTES,
+        upload_bytes=form_limit(ctx.settings.upload_limit),
+    )
+    _hoist_schema_components(app)
     return app
+
+
+def _hoist_schema_components(app: FastAPI) -> None:
+    """Routes documenting their body by hand (``openapi_extra``) carry the schemas it
+    refers to as ``x-components``; they belong in ``components.schemas``."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain()
+            shared = schema.setdefault("components", {}).setdefault("schemas", {})
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    shared.update(operation.pop("x-components", {}))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
 
+from spectrus_api.embeds.previewer import LinkPreviewer
 from spectrus_api.validation import audit_reason
 from spectrus_domain.access import Actor
 from spectrus_domain.actions import auth as auth_actions
 from spectrus_domain.actions.auth import Authenticated
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error
+from spectrus_domain.storage.files import FileStore
 
 _token_header = APIKeyHeader(
     name="Authorization",
@@ -49,6 +51,16 @@ async def person(who: Annotated[Authenticated, Depends(authenticated)]) -> Actor
     return who.actor
 
 
+async def previewer(request: Request) -> LinkPreviewer | None:
+    found: LinkPreviewer | None = request.app.state.previewer
+    return found
+
+
+async def store(request: Request) -> FileStore:
+    found: FileStore = request.app.state.files
+    return found
+
+
 async def reason(
     x_audit_log_reason: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str | None:
@@ -60,3 +72,5 @@ Auth = Annotated[Authenticated, Depends(authenticated)]
 CurrentActor = Annotated[Actor, Depends(actor)]
 Person = Annotated[Actor, Depends(person)]
 Reason = Annotated[str | None, Depends(reason)]
+Previewer = Annotated[LinkPreviewer | None, Depends(previewer)]
+Store = Annotated[FileStore, Depends(store)]

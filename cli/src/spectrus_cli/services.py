@@ -11,7 +11,6 @@ from typing import Any
 import uvicorn
 
 from spectrus_api.app import create_app
-from spectrus_domain.actions import maintenance
 from spectrus_domain.bus import BackgroundPublisher
 from spectrus_domain.bus.redis import RedisBus, RedisTopology
 from spectrus_domain.config import Settings
@@ -58,13 +57,11 @@ async def run_api(settings: Settings) -> None:
     publisher = BackgroundPublisher(RedisBus(topology))
     db.publisher = publisher
     try:
-        ctx = Context(db=db, settings=settings, ids=SnowflakeGenerator(settings.node_id))
+        ctx = await Context.open(db, settings, SnowflakeGenerator(settings.node_id))
         log.info("api serving on %s:%s", settings.host, settings.port)
-        housekeeping = asyncio.create_task(maintenance.run_forever(ctx))
         try:
             await _serve(create_app(ctx), settings)
         finally:
-            housekeeping.cancel()
             await publisher.close()
     finally:
         await topology.close()
@@ -76,7 +73,7 @@ async def run_gateway(settings: Settings) -> None:
     db = await connect(settings.database_url)
     topology = await RedisTopology.connect(settings.redis, cluster=settings.redis_cluster)
     try:
-        ctx = Context(db=db, settings=settings, ids=SnowflakeGenerator(settings.node_id))
+        ctx = await Context.open(db, settings, SnowflakeGenerator(settings.node_id))
         gateway = Gateway(
             ctx, RedisBus(topology), RedisSessionStore(topology), RedisPresenceStore(topology)
         )

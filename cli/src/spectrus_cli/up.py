@@ -20,7 +20,6 @@ from starlette.routing import Mount
 
 from spectrus_api.app import create_app
 from spectrus_cli.embedded_pg import EmbeddedPostgres
-from spectrus_domain.actions import maintenance
 from spectrus_domain.bus.memory import MemoryBus
 from spectrus_domain.config import Settings
 from spectrus_domain.context import Context
@@ -66,19 +65,18 @@ class _Server(uvicorn.Server):
 def compose(ctx: Context, gateway: Gateway) -> Starlette:
     """API and gateway in one ASGI app on one port; the gateway starts and stops with it."""
 
+    api = create_app(ctx)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
-        housekeeping = asyncio.create_task(maintenance.run_forever(ctx))
         try:
-            yield
+            async with api.router.lifespan_context(api):
+                yield
         finally:
-            housekeeping.cancel()
             await gateway.stop()
 
-    return Starlette(
-        routes=[*gateway_routes(gateway), Mount("/", app=create_app(ctx))], lifespan=lifespan
-    )
+    return Starlette(routes=[*gateway_routes(gateway), Mount("/", app=api)], lifespan=lifespan)
 
 
 async def serve(settings: Settings, dsn: str) -> None:
@@ -86,7 +84,7 @@ async def serve(settings: Settings, dsn: str) -> None:
     bus = MemoryBus()
     db.publisher = bus.publish
     try:
-        ctx = Context(db=db, settings=settings, ids=SnowflakeGenerator(settings.node_id))
+        ctx = await Context.open(db, settings, SnowflakeGenerator(settings.node_id))
         gateway = Gateway(ctx, bus, MemorySessionStore(), MemoryPresenceStore())
         config = uvicorn.Config(
             compose(ctx, gateway),

@@ -8,6 +8,7 @@ Flags win over the environment, which wins over defaults.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -80,6 +81,32 @@ class Settings:
             "take the client address from X-Forwarded-For (only behind a trusted proxy)"
         ),
     )
+    upload_limit: int = field(
+        default=8 << 20, metadata=_about("largest file a message may carry, in bytes")
+    )
+    s3_bucket: str = field(
+        default="",
+        metadata=_about("keep files in this S3-compatible bucket (empty: under the data dir)"),
+    )
+    s3_endpoint: str = field(
+        default="", metadata=_about("S3 endpoint URL (empty: AWS); http:// is allowed")
+    )
+    s3_region: str = field(default="us-east-1", metadata=_about("S3 region"))
+    s3_access_key_id: str = field(default="", metadata=_about("S3 access key id"))
+    s3_secret_access_key: str = field(
+        default="", repr=False, metadata=_about("S3 secret access key")
+    )
+    link_previews: bool = field(
+        default=True,
+        metadata=_about("fetch previews (title, image, site) of links posted in messages"),
+    )
+    embed_allow_networks: str = field(
+        default="",
+        metadata=_about(
+            "comma-separated networks link previews may reach although not public "
+            "(e.g. an intranet: 10.20.0.0/16); loopback and metadata stay refused otherwise"
+        ),
+    )
     log_level: str = field(
         default="info", metadata=_about("log verbosity", "debug", "info", "warning", "error")
     )
@@ -100,6 +127,14 @@ class Settings:
         return (
             "wss://" + base[8:] if base.startswith("https://") else "ws://" + base[7:]
         ) + "/gateway"
+
+    @property
+    def embed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in self.embed_allow_networks.split(",")
+            if part.strip()
+        ]
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -162,5 +197,11 @@ def validate(s: Settings) -> None:
         raise ValueError("SPECTRUS_RATE_LIMIT_SCALE must not be negative")
     if s.outbox_retention < 3600:
         raise ValueError("SPECTRUS_OUTBOX_RETENTION must be at least 3600 seconds")
+    if not 1024 <= s.upload_limit <= 1 << 30:
+        raise ValueError("SPECTRUS_UPLOAD_LIMIT must be between 1024 bytes and 1 GiB")
+    try:
+        s.embed_networks  # noqa: B018 - parsed for its errors
+    except ValueError as exc:
+        raise ValueError(f"SPECTRUS_EMBED_ALLOW_NETWORKS: {exc}") from None
     if s.session_ttl < 60 or s.refresh_ttl < s.session_ttl:
         raise ValueError("need SPECTRUS_SESSION_TTL >= 60 and SPECTRUS_REFRESH_TTL >= it")

@@ -1,4 +1,5 @@
-"""What every action and query runs with: the database, an id source, a clock, settings."""
+"""What every action and query runs with: the database, an id source, a clock, settings,
+and the signer of attachment URLs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from spectrus_domain.attachments import SignedUrls, UrlSigner, load_signer
 from spectrus_domain.config import Settings
 from spectrus_domain.ids import SnowflakeGenerator
 from spectrus_domain.storage.db import Database
@@ -20,7 +22,22 @@ class Context:
     db: Database
     settings: Settings
     ids: SnowflakeGenerator
+    signer: UrlSigner
     clock: Callable[[], datetime] = field(default=_utcnow)
+
+    @classmethod
+    async def open(
+        cls,
+        db: Database,
+        settings: Settings,
+        ids: SnowflakeGenerator,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> Context:
+        return cls(db, settings, ids, await load_signer(db, settings.base_url), clock)
 
     def now(self) -> datetime:
         return self.clock()
+
+    def urls(self) -> SignedUrls:
+        """Attachment URLs signed as of now."""
+        return self.signer.at(self.now())

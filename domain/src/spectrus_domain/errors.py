@@ -71,6 +71,8 @@ class Error(Enum):
     BULK_DELETE_TOO_OLD = ErrorSpec(400, 50034, "A message provided was too old to bulk delete")
     INVALID_FORM_BODY = ErrorSpec(400, 50035, "Invalid Form Body", 4002)
     INVALID_JSON = ErrorSpec(400, 50109, "The request body contains invalid JSON.", 4002)
+    FILE_TOO_LARGE = ErrorSpec(413, 40006, "File uploaded exceeds the maximum size")
+    UPLOAD_EXPIRED = ErrorSpec(400, 50046, "The upload expired; send the files again")
     NOT_IN_VOICE = ErrorSpec(400, 40032, "Target user is not connected to voice.")
     SLOWMODE = ErrorSpec(429, 20016, "This action cannot be performed due to slowmode rate limit.")
 

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from spectrus_domain import shapes
+from spectrus_domain.attachments import SignedUrls
 from spectrus_domain.errors import DomainError, Error
 from spectrus_domain.shapes import USER_COLUMNS
 from spectrus_domain.storage.db import Executor
@@ -150,13 +151,19 @@ async def search_members(
 
 
 async def messages_from_rows(
-    conn: Executor, rows: list[asyncpg.Record], me: int | None, *, resolve_references: bool = True
+    conn: Executor,
+    rows: list[asyncpg.Record],
+    me: int | None,
+    urls: SignedUrls,
+    *,
+    resolve_references: bool = True,
 ) -> list[dict[str, Any]]:
-    """Render message rows with their reactions (``me`` from the viewer's point of
-    view), mentioned users and, one level deep, the messages they reply to."""
+    """Render message rows with their attachments, reactions (``me`` from the viewer's
+    point of view), mentioned users and, one level deep, the messages they reply to."""
     if not rows:
         return []
     ids = [r["id"] for r in rows]
+    attachments = await attachments_of(conn, ids, urls)
     reaction_rows = await conn.fetch(
         """SELECT message_id, emoji, count(*)::int AS count, bool_or(user_id = $2) AS me,
                   min(created_at) AS first
@@ -179,7 +186,9 @@ async def messages_from_rows(
         ]
         if ref_ids:
             ref_rows = await conn.fetch(MESSAGE_SELECT + " WHERE m.id = ANY($1)", ref_ids)
-            rendered = await messages_from_rows(conn, list(ref_rows), me, resolve_references=False)
+            rendered = await messages_from_rows(
+                conn, list(ref_rows), me, urls, resolve_references=False
+            )
             referenced = {int(m["id"]): m for m in rendered}
     out = []
     for r in rows:
@@ -187,6 +196,7 @@ async def messages_from_rows(
         out.append(
             shapes.message(
                 r,
+                attachments=attachments.get(r["id"], []),
                 mentions=[mentioned[u] for u in r["mention_ids"] if u in mentioned],
                 reactions=shapes.reaction_list(reactions.get(r["id"], []), me),
                 referenced=referenced.get(int(ref["message_id"])) if ref else None,
@@ -195,21 +205,34 @@ async def messages_from_rows(
     return out
 
 
+async def attachments_of(
+    conn: Executor, message_ids: list[int], urls: SignedUrls
+) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in await conn.fetch(
+        "SELECT * FROM attachments WHERE message_id = ANY($1) ORDER BY message_id, position",
+        message_ids,
+    ):
+        found[row["message_id"]].append(urls.attachment(row))
+    return found
+
+
 async def message(
-    conn: Executor, channel_id: int, message_id: int, me: int | None
+    conn: Executor, channel_id: int, message_id: int, me: int | None, urls: SignedUrls
 ) -> dict[str, Any]:
     row = await conn.fetchrow(
         MESSAGE_SELECT + " WHERE m.id = $1 AND m.channel_id = $2", message_id, channel_id
     )
     if row is None:
         raise DomainError(Error.UNKNOWN_MESSAGE)
-    return (await messages_from_rows(conn, [row], me))[0]
+    return (await messages_from_rows(conn, [row], me, urls))[0]
 
 
 async def message_page(
     conn: Executor,
     channel_id: int,
     me: int,
+    urls: SignedUrls,
     *,
     before: int | None = None,
     after: int | None = None,
@@ -249,4 +272,4 @@ async def message_page(
                 limit,
             )
         )
-    return await messages_from_rows(conn, rows, me)
+    return await messages_from_rows(conn, rows, me, urls)

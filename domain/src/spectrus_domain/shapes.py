@@ -28,6 +28,8 @@ CHANNEL_CATEGORY = 4
 GUILD_CHANNEL_TYPES = (CHANNEL_TEXT, CHANNEL_VOICE, CHANNEL_CATEGORY)
 PRIVATE_CHANNEL_TYPES = (CHANNEL_DM, CHANNEL_GROUP_DM)
 TEXT_CHANNEL_TYPES = (CHANNEL_TEXT, CHANNEL_DM, CHANNEL_GROUP_DM, CHANNEL_VOICE)
+FLAG_SUPPRESS_EMBEDS = 1 << 2  # message flags
+FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
 
 
 def ts(value: datetime | None) -> str | None:
@@ -283,6 +285,7 @@ def emoji(stored: str) -> dict[str, Any]:
 def message(
     row: Row,
     *,
+    attachments: list[dict[str, Any]] | None = None,
     mentions: Iterable[Row] = (),
     reactions: list[dict[str, Any]] | None = None,
     referenced: dict[str, Any] | None = None,
@@ -300,8 +303,8 @@ def message(
         "mention_everyone": row["mention_everyone"],
         "mentions": [user(m) for m in mentions],
         "mention_roles": [str(r) for r in row["mention_role_ids"]],
-        "attachments": [],
-        "embeds": row["embeds"],
+        "attachments": attachments or [],
+        "embeds": [] if row["flags"] & FLAG_SUPPRESS_EMBEDS else row["embeds"] + row["link_embeds"],
         "pinned": row["pinned_at"] is not None,
         "flags": row["flags"],
         "components": [],

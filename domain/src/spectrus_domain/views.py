@@ -71,7 +71,14 @@ async def list_messages(
         if not access.permissions & Permission.READ_MESSAGE_HISTORY:
             return []  # Discord answers an empty page, not an error
         return await queries.message_page(
-            conn, channel_id, actor.user_id, before=before, after=after, around=around, limit=limit
+            conn,
+            channel_id,
+            actor.user_id,
+            ctx.urls(),
+            before=before,
+            after=after,
+            around=around,
+            limit=limit,
         )
 
 
@@ -81,7 +88,7 @@ async def get_message(
     async with ctx.db.pool.acquire() as conn:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         access.require(Permission.READ_MESSAGE_HISTORY)
-        return await queries.message(conn, channel_id, message_id, actor.user_id)
+        return await queries.message(conn, channel_id, message_id, actor.user_id, ctx.urls())
 
 
 async def reaction_users(
@@ -99,7 +106,7 @@ async def reaction_users(
     async with ctx.db.pool.acquire() as conn:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         access.require(Permission.READ_MESSAGE_HISTORY)
-        await queries.message(conn, channel_id, message_id, actor.user_id)
+        await queries.message(conn, channel_id, message_id, actor.user_id, ctx.urls())
         if burst:
             return []  # burst ("super") reactions do not exist here
         rows = await conn.fetch(
@@ -132,7 +139,7 @@ async def pins(
             limit + 1,
         )
         page = list(rows[:limit])
-        rendered = await queries.messages_from_rows(conn, page, actor.user_id)
+        rendered = await queries.messages_from_rows(conn, page, actor.user_id, ctx.urls())
         return [(r["pinned_at"], m) for r, m in zip(page, rendered, strict=True)], len(rows) > limit
 
 

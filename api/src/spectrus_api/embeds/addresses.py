@@ -65,10 +65,3 @@ def is_public(address: IPAddress) -> bool:
 def allowed(address: IPAddress, allow: Iterable[Network] = ()) -> bool:
     """Public, or inside a network the operator allowed explicitly."""
     return any(address in n for n in allow if n.version == address.version) or is_public(address)
-
-
-def parse_networks(spec: str) -> list[Network]:
-    """``"10.1.0.0/16, fd00::/8"`` (the SPECTRUS_EMBED_ALLOW_NETWORKS setting)."""
-    return [
-        ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()
-    ]

@@ -95,13 +95,18 @@ class SafeFetcher:
         self.ssl_context = ssl_context or ssl.create_default_context()
 
     async def fetch(
-        self, url: str, accept: str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+        self,
+        url: str,
+        accept: str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+        max_bytes: int | None = None,
     ) -> Response:
+        """GET ``url``, reading at most ``max_bytes`` of the body (default: the fetcher's)."""
+        limit = min(max_bytes or self.max_bytes, self.max_bytes)
         try:
             async with asyncio.timeout(self.timeout):
                 for _ in range(self.max_redirects + 1):
                     target = await self._check(url)
-                    response, location = await self._request(url, target, accept)
+                    response, location = await self._request(url, target, accept, limit)
                     if location is None:
                         return response
                     url = urljoin(url, location)
@@ -140,7 +145,7 @@ class SafeFetcher:
         return candidates[0]
 
     async def _request(
-        self, url: str, address: IPAddress, accept: str
+        self, url: str, address: IPAddress, accept: str, limit: int
     ) -> tuple[Response, str | None]:
         parts = urlsplit(url)
         https = parts.scheme == "https"
@@ -184,8 +189,8 @@ class SafeFetcher:
                         return Response(url, status, "", b"", False), headers["location"]
                 elif isinstance(event, h11.Data):
                     body += event.data
-                    if len(body) > self.max_bytes:
-                        del body[self.max_bytes :]
+                    if len(body) > limit:
+                        del body[limit:]
                         truncated = True
                         break
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):

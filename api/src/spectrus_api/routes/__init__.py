@@ -1,6 +1,15 @@
 """Route modules, each an ``APIRouter`` mounted under ``/api/v10``."""
 
-from spectrus_api.routes import accounts, channels, gateway, guilds, health, invites, messages
+from spectrus_api.routes import (
+    accounts,
+    channels,
+    files,
+    gateway,
+    guilds,
+    health,
+    invites,
+    messages,
+)
 
 ROUTERS = [
     accounts.router,
@@ -11,4 +20,4 @@ ROUTERS = [
     gateway.router,
 ]
 
-__all__ = ["ROUTERS", "health"]
+__all__ = ["ROUTERS", "files", "health"]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field, model_validator
 
-from spectrus_api.deps import Ctx, CurrentActor, Reason
+from spectrus_api.deps import Ctx, CurrentActor, Previewer, Reason, Store
 from spectrus_api.ratelimit import RateLimitedRoute, limit
+from spectrus_api.uploads import Upload, abandon_uploads, read_message_body, store_uploads
 from spectrus_api.validation import Body, Snowflake, SnowflakePath, SnowflakeQuery, Text, Timestamp
 from spectrus_domain import limits, mentions, shapes, views
 from spectrus_domain.actions import messages, read_states
+from spectrus_domain.actions.messages import NewAttachment
 from spectrus_domain.errors import invalid_form
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["messages"])
@@ -99,6 +101,19 @@ class AllowedMentions(Body):
         )
 
 
+class AttachmentRef(Body):
+    """An entry of ``attachments``: a file of this request (``id`` = its n in
+    ``files[n]``) with the name and description to give it, or, when editing, an
+    attachment the message keeps (``id`` = its snowflake)."""
+
+    id: Snowflake
+    filename: Annotated[str, Text(limits.FILENAME_MAX)] | None = None
+    description: Annotated[str, Text(limits.ATTACHMENT_DESCRIPTION_MAX)] | None = None
+
+
+Attachments = Annotated[list[AttachmentRef], Field(max_length=limits.ATTACHMENTS_PER_MESSAGE)]
+
+
 class NewMessage(Body):
     content: Annotated[str, Text(limits.MESSAGE_CONTENT_MAX)] = ""
     nonce: (
@@ -113,6 +128,7 @@ class NewMessage(Body):
     message_reference: Reference | None = None
     allowed_mentions: AllowedMentions | None = None
     flags: Annotated[int, Field(ge=0, le=(1 << 31) - 1)] = 0
+    attachments: Attachments | None = None
 
     @model_validator(mode="after")
     def _embed_budget(self) -> NewMessage:
@@ -129,6 +145,7 @@ class MessagePatch(Body):
     embeds: Annotated[list[Embed], Field(max_length=limits.EMBEDS_PER_MESSAGE)] | None = None
     flags: Annotated[int, Field(ge=0, le=(1 << 31) - 1)] | None = None
     allowed_mentions: AllowedMentions | None = None
+    attachments: Attachments | None = None
 
 
 @router.get("/channels/{channel_id}/messages")
@@ -150,25 +167,70 @@ async def list_messages(
     )
 
 
-@router.post("/channels/{channel_id}/messages")
+def _message_body(model: type[Body]) -> dict[str, Any]:
+    """OpenAPI for a body read by ``read_message_body``: JSON, or multipart with files."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    multipart = {
+        "type": "object",
+        "properties": {
+            "payload_json": {"type": "string", "description": "the JSON body"},
+            **{f"files[{n}]": {"type": "string", "format": "binary"} for n in range(3)},
+        },
+    }
+    return {
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {"schema": schema},
+                "multipart/form-data": {"schema": multipart},
+            },
+        },
+        "x-components": defs,
+    }
+
+
+async def _uploaded(
+    ctx: Ctx, store: Store, uploads: list[Upload], refs: list[AttachmentRef]
+) -> list[NewAttachment]:
+    described = [r.model_dump() for r in refs]
+    return await store_uploads(ctx, store, uploads, described) if uploads else []
+
+
+@router.post("/channels/{channel_id}/messages", openapi_extra=_message_body(NewMessage))
 @limit("messages.create", 10, 5, major="channel_id")
 async def create_message(
-    channel_id: SnowflakePath, body: NewMessage, actor: CurrentActor, ctx: Ctx
+    channel_id: SnowflakePath,
+    request: Request,
+    actor: CurrentActor,
+    ctx: Ctx,
+    store: Store,
+    previewer: Previewer,
 ) -> dict[str, Any]:
+    body, uploads = await read_message_body(request, NewMessage)
     reference = body.message_reference.model_dump() if body.message_reference else None
-    return await messages.create_message(
-        ctx,
-        actor,
-        channel_id,
-        content=body.content,
-        tts=body.tts,
-        embeds=[e.stored() for e in body.all_embeds()],
-        nonce=str(body.nonce) if body.nonce is not None else None,
-        enforce_nonce=body.enforce_nonce,
-        reference=reference,
-        flags=body.flags,
-        allowed_mentions=body.allowed_mentions.rules() if body.allowed_mentions else None,
-    )
+    new_files = await _uploaded(ctx, store, uploads, body.attachments or [])
+    try:
+        sent = await messages.create_message(
+            ctx,
+            actor,
+            channel_id,
+            content=body.content,
+            tts=body.tts,
+            embeds=[e.stored() for e in body.all_embeds()],
+            nonce=str(body.nonce) if body.nonce is not None else None,
+            enforce_nonce=body.enforce_nonce,
+            reference=reference,
+            flags=body.flags,
+            allowed_mentions=body.allowed_mentions.rules() if body.allowed_mentions else None,
+            attachments=new_files,
+        )
+    except BaseException:
+        await abandon_uploads(ctx, new_files)
+        raise
+    if previewer is not None:
+        previewer.submit(sent)
+    return sent
 
 
 class BulkDelete(Body):
@@ -269,24 +331,47 @@ async def get_message(
     return await views.get_message(ctx, actor, channel_id, message_id)
 
 
-@router.patch("/channels/{channel_id}/messages/{message_id}")
+@router.patch(
+    "/channels/{channel_id}/messages/{message_id}", openapi_extra=_message_body(MessagePatch)
+)
 @limit("messages.edit", 10, 5, major="channel_id")
 async def edit_message(
     channel_id: SnowflakePath,
     message_id: SnowflakePath,
-    body: MessagePatch,
+    request: Request,
     actor: CurrentActor,
     ctx: Ctx,
+    store: Store,
+    previewer: Previewer,
 ) -> dict[str, Any]:
-    changes = body.model_dump(exclude_unset=True, exclude={"embeds", "allowed_mentions"})
+    body, uploads = await read_message_body(request, MessagePatch)
+    changes = body.model_dump(
+        exclude_unset=True, exclude={"embeds", "allowed_mentions", "attachments"}
+    )
     if "embeds" in body.model_fields_set:
         changes["embeds"] = [e.stored() for e in body.embeds or []]
     if sum(e.total_chars() for e in body.embeds or []) > limits.EMBED_TOTAL_CHARS:
         raise invalid_form(
             "embeds", "BASE_TYPE_MAX_LENGTH", "Embed size exceeds maximum size of 6000"
         )
+    upload_indexes = {u.index for u in uploads}
+    refs = body.attachments
+    if refs is not None:  # the attachments to keep; entries naming a file of this request are new
+        changes["attachments"] = [r.id for r in refs if r.id not in upload_indexes]
+    new_files = await _uploaded(
+        ctx, store, uploads, [r for r in refs or [] if r.id in upload_indexes]
+    )
     rules = body.allowed_mentions.rules() if body.allowed_mentions else None
-    return await messages.edit_message(ctx, actor, channel_id, message_id, changes, rules)
+    try:
+        edited = await messages.edit_message(
+            ctx, actor, channel_id, message_id, changes, rules, new_attachments=new_files
+        )
+    except BaseException:
+        await abandon_uploads(ctx, new_files)
+        raise
+    if previewer is not None and "content" in changes:
+        previewer.submit(edited)
+    return edited
 
 
 @router.post("/channels/{channel_id}/messages/{message_id}/ack")

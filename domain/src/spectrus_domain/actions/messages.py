@@ -3,13 +3,16 @@ typing. Every change to a channel's timeline takes the channel's next ``seq``.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import emoji as emoji_lib
 
-from spectrus_domain import audit, events, limits, mentions, queries, shapes
+from spectrus_domain import attachments as attachment_files
+from spectrus_domain import audit, events, limits, links, mentions, queries, shapes
 from spectrus_domain.access import Actor, ChannelAccess, channel_access
 from spectrus_domain.actions.dms import (
     SHARES_A_GUILD,
@@ -17,18 +20,18 @@ from spectrus_domain.actions.dms import (
     private_channel_view,
     recipients_of,
 )
+from spectrus_domain.attachments import SignedUrls
 from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
 from spectrus_domain.ids import SnowflakeGenerator, snowflake_floor, snowflake_time_ms
 from spectrus_domain.permissions import Permission
+from spectrus_domain.storage import files
 from spectrus_domain.storage.db import Connection, one, update
 
 MESSAGE_DEFAULT = 0
 MESSAGE_REPLY = 19
-FLAG_SUPPRESS_EMBEDS = 1 << 2
-FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
-SETTABLE_FLAGS = FLAG_SUPPRESS_EMBEDS | FLAG_SUPPRESS_NOTIFICATIONS
+SETTABLE_FLAGS = shapes.FLAG_SUPPRESS_EMBEDS | shapes.FLAG_SUPPRESS_NOTIFICATIONS
 
 
 async def _emit_channel_event(
@@ -150,15 +153,20 @@ async def create_message(
     reference: dict[str, Any] | None = None,
     flags: int = 0,
     allowed_mentions: mentions.Allowed | None = None,
+    attachments: Sequence[NewAttachment] = (),
 ) -> dict[str, Any]:
+    """Post a message. ``attachments`` are files already in the store (see
+    ``storage.files.expect_uploads``); the message claims them when it commits."""
     embeds = embeds or []
-    if not content and not embeds:
+    if not content and not embeds and not attachments:
         raise DomainError(Error.EMPTY_MESSAGE)
 
     async def body(conn: Connection) -> dict[str, Any]:
         access = await _writable_channel(ctx, conn, actor, channel_id)
         if embeds:
             access.require(Permission.EMBED_LINKS)
+        if attachments:
+            access.require(Permission.ATTACH_FILES)
         if nonce is not None and enforce_nonce:
             existing = await conn.fetchrow(
                 queries.MESSAGE_SELECT
@@ -169,9 +177,13 @@ async def create_message(
                 _id_floor(ctx.now() - timedelta(seconds=limits.NONCE_DEDUP_SECONDS)),
             )
             if existing is not None:
-                return (await queries.messages_from_rows(conn, [existing], actor.user_id))[0]
+                return (
+                    await queries.messages_from_rows(conn, [existing], actor.user_id, ctx.urls())
+                )[0]
         await _check_slowmode(ctx, conn, access, actor)
-        stored_reference, referenced = await _resolve_reference(conn, access, actor, reference)
+        stored_reference, referenced = await _resolve_reference(
+            conn, access, actor, reference, ctx.urls()
+        )
         replied_author = int(referenced["author"]["id"]) if referenced else None
         users, roles, everyone = await _resolve_mentions(
             conn, access, content, allowed_mentions, replied_author
@@ -205,7 +217,8 @@ async def create_message(
             roles,
             everyone,
         )
-        data = shapes.message(row, mentions=users, referenced=referenced)
+        stored = await _store_attachments(ctx, conn, message_id, channel_id, attachments, 0)
+        data = shapes.message(row, attachments=stored, mentions=users, referenced=referenced)
         member = await _member_partial(conn, access, actor.user_id)
         if access.channel["type"] == shapes.CHANNEL_DM and seq == 1:
             # The other side may never have opened this DM; its first message opens it.
@@ -219,6 +232,94 @@ async def create_message(
         return data
 
     return await ctx.db.write(body)
+
+
+async def _edit_attachments(
+    ctx: Context,
+    conn: Connection,
+    access: ChannelAccess,
+    row: asyncpg.Record,
+    keep: list[int] | None,
+    added: Sequence[NewAttachment],
+) -> None:
+    """Drop the attachments not in ``keep`` (None: keep all), append ``added``."""
+    existing = await conn.fetch(
+        "SELECT id, position FROM attachments WHERE message_id = $1 ORDER BY position",
+        row["id"],
+    )
+    kept = set(keep) if keep is not None else {r["id"] for r in existing}
+    dropped = [r["id"] for r in existing if r["id"] not in kept]
+    if dropped:
+        await conn.execute("DELETE FROM attachments WHERE id = ANY($1)", dropped)
+    if added:
+        access.require(Permission.ATTACH_FILES)
+        if len(existing) - len(dropped) + len(added) > limits.ATTACHMENTS_PER_MESSAGE:
+            raise invalid_form(
+                "attachments", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length."
+            )
+        last = max((r["position"] for r in existing), default=-1)
+        await _store_attachments(ctx, conn, row["id"], row["channel_id"], added, last + 1)
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    """A file uploaded for a message, with what the upload learned about it."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    description: str | None = None
+    width: int | None = None
+    height: int | None = None
+    has_preview: bool = False
+
+    @property
+    def keys(self) -> list[str]:
+        keys = [attachment_files.file_key(self.id)]
+        if self.has_preview:
+            keys.append(attachment_files.preview_key(self.id))
+        return keys
+
+
+async def _store_attachments(
+    ctx: Context,
+    conn: Connection,
+    message_id: int,
+    channel_id: int,
+    attachments: Sequence[NewAttachment],
+    first_position: int,
+) -> list[dict[str, Any]]:
+    if not attachments:
+        return []
+    if not await files.claim(conn, [k for a in attachments for k in a.keys]):
+        raise DomainError(Error.UPLOAD_EXPIRED)
+    rows = await conn.fetch(
+        """INSERT INTO attachments (id, message_id, channel_id, position, filename, description,
+                                    content_type, size, width, height, file_key, preview_key)
+           SELECT a.id, $1, $2, $3 + a.position - 1, a.filename, a.description, a.content_type,
+                  a.size, a.width, a.height, a.file_key, a.preview_key
+           FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[],
+                       $9::int[], $10::int[], $11::text[], $12::text[])
+                WITH ORDINALITY AS a (id, filename, description, content_type, size, width,
+                                      height, file_key, preview_key, position)
+           RETURNING *""",
+        message_id,
+        channel_id,
+        first_position,
+        [a.id for a in attachments],
+        [a.filename for a in attachments],
+        [a.description for a in attachments],
+        [a.content_type for a in attachments],
+        [a.size for a in attachments],
+        [a.width for a in attachments],
+        [a.height for a in attachments],
+        [attachment_files.file_key(a.id) for a in attachments],
+        [attachment_files.preview_key(a.id) if a.has_preview else None for a in attachments],
+    )
+    rows = sorted(rows, key=lambda r: r["position"])
+    urls = ctx.urls()
+    return [urls.attachment(r) for r in rows]
 
 
 async def _resolve_mentions(
@@ -278,7 +379,11 @@ def _id_floor(since: datetime) -> int:
 
 
 async def _resolve_reference(
-    conn: Connection, access: ChannelAccess, actor: Actor, reference: dict[str, Any] | None
+    conn: Connection,
+    access: ChannelAccess,
+    actor: Actor,
+    reference: dict[str, Any] | None,
+    urls: SignedUrls,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """A reply must point at a message in the same channel; Discord drops an unknown
     target instead of failing when ``fail_if_not_exists`` is false."""
@@ -293,7 +398,7 @@ async def _resolve_reference(
         )
     try:
         referenced = await queries.message(
-            conn, access.channel_id, int(reference["message_id"]), actor.user_id
+            conn, access.channel_id, int(reference["message_id"]), actor.user_id, urls
         )
     except DomainError:
         if reference.get("fail_if_not_exists", True):
@@ -330,15 +435,23 @@ async def edit_message(
     message_id: int,
     changes: dict[str, Any],
     allowed_mentions: mentions.Allowed | None = None,
+    new_attachments: Sequence[NewAttachment] = (),
 ) -> dict[str, Any]:
+    """Edit content, embeds, flags; ``changes["attachments"]`` (ids) lists the
+    attachments to keep, and ``new_attachments`` are added after them."""
+
     async def body(conn: Connection) -> dict[str, Any]:
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         row = await _message_row(conn, channel_id, message_id)
         is_author = row["author_id"] == actor.user_id
         updates: dict[str, Any] = {}
-        if "content" in changes or "embeds" in changes:
+        touches_files = changes.get("attachments") is not None or bool(new_attachments)
+        if "content" in changes or "embeds" in changes or touches_files:
             if not is_author:
                 raise DomainError(Error.NOT_AUTHOR)
+            await _edit_attachments(
+                ctx, conn, access, row, changes.get("attachments"), new_attachments
+            )
             if "content" in changes:
                 updates["content"] = changes["content"] or ""
                 replied = None
@@ -353,12 +466,19 @@ async def edit_message(
                 updates["mention_ids"] = [u["id"] for u in users]
                 updates["mention_role_ids"] = roles
                 updates["mention_everyone"] = everyone
+                if links.preview_urls(updates["content"]) != links.preview_urls(row["content"]):
+                    updates["link_embeds"] = []  # the previewer fetches the new links
             if "embeds" in changes:
                 if changes["embeds"]:
                     access.require(Permission.EMBED_LINKS)
                 updates["embeds"] = changes["embeds"] or []
-            if not updates.get("content", row["content"]) and not updates.get(
-                "embeds", row["embeds"]
+            has_files = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM attachments WHERE message_id = $1)", message_id
+            )
+            if (
+                not updates.get("content", row["content"])
+                and not updates.get("embeds", row["embeds"])
+                and not has_files
             ):
                 raise DomainError(Error.EMPTY_MESSAGE)
             updates["edited_at"] = ctx.now()
@@ -371,13 +491,51 @@ async def edit_message(
         if updates:
             seq, _ = await events.next_channel_seq(conn, channel_id)
             await update(conn, "messages", {"id": message_id}, updates)
-            data = await queries.message(conn, channel_id, message_id, actor.user_id)
+            data = await queries.message(conn, channel_id, message_id, actor.user_id, ctx.urls())
             member = await _member_partial(conn, access, row["author_id"])
             await _emit_channel_event(
                 conn, access, "MESSAGE_UPDATE", _with_context(data, access, member), channel_seq=seq
             )
             return data
-        return await queries.message(conn, channel_id, message_id, actor.user_id)
+        return await queries.message(conn, channel_id, message_id, actor.user_id, ctx.urls())
+
+    return await ctx.db.write(body)
+
+
+async def set_link_embeds(
+    ctx: Context, channel_id: int, message_id: int, urls: list[str], embeds: list[dict[str, Any]]
+) -> bool:
+    """Attach the previews fetched for ``urls`` and tell everyone (MESSAGE_UPDATE), unless
+    the message changed its links meanwhile, suppresses embeds, is gone, or its author
+    may no longer embed links there. Returns whether they were attached."""
+
+    async def body(conn: Connection) -> bool:
+        row = await conn.fetchrow(
+            "SELECT * FROM messages WHERE id = $1 AND channel_id = $2 FOR UPDATE",
+            message_id,
+            channel_id,
+        )
+        if (
+            row is None
+            or row["flags"] & shapes.FLAG_SUPPRESS_EMBEDS
+            or links.preview_urls(row["content"]) != urls
+            or row["link_embeds"] == embeds
+        ):
+            return False
+        try:
+            access = await channel_access(conn, channel_id, row["author_id"], ctx.now())
+        except DomainError:
+            return False  # the author left or lost sight of the channel
+        if not access.permissions & Permission.EMBED_LINKS:
+            return False
+        seq, _ = await events.next_channel_seq(conn, channel_id)
+        await update(conn, "messages", {"id": message_id}, {"link_embeds": embeds})
+        data = await queries.message(conn, channel_id, message_id, None, ctx.urls())
+        member = await _member_partial(conn, access, row["author_id"])
+        await _emit_channel_event(
+            conn, access, "MESSAGE_UPDATE", _with_context(data, access, member), channel_seq=seq
+        )
+        return True
 
     return await ctx.db.write(body)
 
@@ -640,7 +798,7 @@ async def set_pinned(
                WHERE id = $1 RETURNING last_pin_timestamp""",
             channel_id,
         )
-        data = await queries.message(conn, channel_id, message_id, actor.user_id)
+        data = await queries.message(conn, channel_id, message_id, actor.user_id, ctx.urls())
         member = await _member_partial(conn, access, row["author_id"])
         await _emit_channel_event(
             conn, access, "MESSAGE_UPDATE", _with_context(data, access, member), channel_seq=seq
