@@ -1,4 +1,4 @@
-"""Fixtures shared by every test folder: real PostgreSQL and a real API.
+"""Fixtures shared by every test folder: real PostgreSQL, Redis and S3, and a real API.
 
 One embedded PostgreSQL (the same wheel ``spectrus up`` uses) serves the whole session.
 Migrations run once into a template database; each test gets its own copy of it, so tests
@@ -7,16 +7,21 @@ are isolated and start in milliseconds.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
+import obstore
 import pytest
+from obstore.store import S3Store
 
 from spectrus_api.app import create_app
 from spectrus_api.ratelimit import RateLimiter
@@ -265,3 +270,109 @@ def redis_cluster(tmp_path: Path) -> Iterator[list[RedisServer]]:
     finally:
         for n in nodes:
             n.stop()
+
+
+# --- S3 ------------------------------------------------------------------------------
+
+S3_ACCESS_KEY, S3_SECRET_KEY = "spectrus-test", "spectrus-test-secret"
+
+
+def _versitygw() -> str:
+    found = os.environ.get("SPECTRUS_TEST_VERSITYGW") or shutil.which("versitygw")
+    if not found:
+        gopath = subprocess.run(
+            ["go", "env", "GOPATH"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        candidate = Path(gopath or "/root/go") / "bin" / "versitygw"
+        found = str(candidate) if candidate.exists() else None
+    if not found:
+        pytest.fail("versitygw (the S3 server the tests use) is missing: ./run-tests builds it")
+    return found
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A real S3-compatible server (versitygw over a directory) on a free loopback port."""
+
+    endpoint: str
+
+    def settings_for(self, bucket: str) -> dict[str, str]:
+        return {
+            "s3_bucket": bucket,
+            "s3_endpoint": self.endpoint,
+            "s3_access_key_id": S3_ACCESS_KEY,
+            "s3_secret_access_key": S3_SECRET_KEY,
+        }
+
+    def create_bucket(self, name: str) -> None:
+        # CreateBucket is a signed PUT on the bucket itself; obstore presigns it.
+        import urllib.request
+
+        store = S3Store(
+            name,
+            endpoint=self.endpoint,
+            region="us-east-1",
+            access_key_id=S3_ACCESS_KEY,
+            secret_access_key=S3_SECRET_KEY,
+            virtual_hosted_style_request=False,
+            client_options={"allow_http": True},
+        )
+        url = obstore.sign(store, "PUT", "", timedelta(minutes=5))
+        with urllib.request.urlopen(urllib.request.Request(url, method="PUT")) as answer:
+            assert answer.status == 200, answer.status
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    import urllib.error
+    import urllib.request
+
+    data = tmp_path_factory.mktemp("s3")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            _versitygw(),
+            "--port",
+            f"127.0.0.1:{port}",
+            "--access",
+            S3_ACCESS_KEY,
+            "--secret",
+            S3_SECRET_KEY,
+            "--quiet",
+            "--health",
+            "/health",
+            "posix",
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(endpoint + "/health", timeout=1).read()
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None:
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"versitygw exited: {stderr}") from None
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("versitygw did not answer within 30 s") from None
+            time.sleep(0.02)  # the server process is still binding its port
+    yield S3Server(endpoint)
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    """A new, empty bucket for one test."""
+    name = "t-" + uuid.uuid4().hex[:16]
+    s3_server.create_bucket(name)
+    return name

@@ -27,3 +27,20 @@ need_debian_packages() {
         service redis-server stop >/dev/null 2>&1 || true
     fi
 }
+
+# need_versitygw: a real S3-compatible server (versitygw, built from the Go module proxy)
+# for the file store tests; its path goes to the tests in SPECTRUS_TEST_VERSITYGW.
+need_versitygw() {
+    local version=v1.8.0 gobin bin
+    if ! command -v go >/dev/null 2>&1; then
+        echo "the S3 tests need Go (go install builds versitygw); install Go 1.25 or newer" >&2
+        return 1
+    fi
+    gobin="$(go env GOBIN)"
+    bin="${gobin:-$(go env GOPATH)/bin}/versitygw"
+    if ! [ -x "$bin" ] || ! go version -m "$bin" 2>/dev/null | grep -q "versitygw[[:space:]]$version"; then
+        echo "building versitygw $version from the Go module proxy (about a minute)..." >&2
+        go install "github.com/versity/versitygw/cmd/versitygw@$version"
+    fi
+    export SPECTRUS_TEST_VERSITYGW="$bin"
+}

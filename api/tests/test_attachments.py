@@ -1,4 +1,4 @@
-"""Attachments through the real API and the local file store: multipart uploads as
+"""Attachments through the real API and both file stores (a directory, a real S3 server): multipart uploads as
 discord.py sends them, sniffed types, image sizes and previews, signed download URLs
 that only open their own file, and files that leave the store with their message."""
 
@@ -20,9 +20,16 @@ from spectrus_domain.storage import files
 LIMIT = 256 << 10
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, rate_limit_scale=0, link_previews=False, upload_limit=LIMIT)
+@pytest.fixture(params=["local", "s3"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Every test runs against both file stores: a directory, and a real S3 server."""
+    where = {}
+    if request.param == "s3":
+        bucket = request.getfixturevalue("s3_bucket")
+        where = request.getfixturevalue("s3_server").settings_for(bucket)
+    return Settings(
+        data_dir=tmp_path, rate_limit_scale=0, link_previews=False, upload_limit=LIMIT, **where
+    )
 
 
 def image(kind: str, width: int, height: int) -> bytes:
@@ -184,11 +191,22 @@ async def test_limits_and_permissions_leave_nothing_behind(api, http, ctx, clock
     assert bad_json["code"] == 50109
     eleven = await upload(api, owner, channel, [(f"{n}.txt", b"x") for n in range(11)], 400)
     assert eleven["code"] == 50035 and "Too many files" in json.dumps(eleven["errors"])
-    assert await ctx.db.fetchval("SELECT count(*) FROM attachments") == 0
-    # The refused upload's files (original and preview) were written, then given up:
+    assert await stored_keys(ctx) == set()  # refused before anything was written
+    # A message that fails after its files were stored (an unknown reply target) gives
+    # them up: original and preview go at the next sweep.
+    failed = await upload(
+        api,
+        owner,
+        channel,
+        [("a.png", image("PNG", 2000, 2000))],
+        400,
+        message_reference={"message_id": "1"},
+    )
+    assert failed["code"] == 50035
     assert len(await stored_keys(ctx)) == 2
     assert await files.sweep(ctx.db, files.open_store(ctx.settings), ctx.now()) == 2
     assert await stored_keys(ctx) == set()
+    assert await ctx.db.fetchval("SELECT count(*) FROM attachments") == 0
 
 
 async def test_files_leave_with_their_message_and_edits(api, http, ctx) -> None:

@@ -130,6 +130,7 @@ def create_app(
         finally:
             for task in background:
                 task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             if previewer is not None:
                 await previewer.stop()
 

@@ -43,6 +43,7 @@ class Error(Enum):
     BOTS_CANNOT_USE = ErrorSpec(403, 20001, "Bots cannot use this endpoint")
 
     MAX_GUILDS = ErrorSpec(400, 30001, "Maximum number of guilds reached (100)")
+    MAX_EMOJIS = ErrorSpec(400, 30008, "Maximum number of emojis reached (50)")
     MAX_PINS = ErrorSpec(400, 30003, "Maximum number of pins reached for the channel (50)")
     MAX_RECIPIENTS = ErrorSpec(400, 30004, "Maximum number of recipients reached (10)")
     MAX_ROLES = ErrorSpec(400, 30005, "Maximum number of guild roles reached (250)")

@@ -6,6 +6,7 @@ events, and by services for GETs. Nothing here writes.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -73,7 +74,29 @@ async def guild(conn: Executor, guild_id: int, *, with_counts: bool = False) -> 
     count = None
     if with_counts:
         count = await conn.fetchval("SELECT count(*) FROM members WHERE guild_id = $1", guild_id)
-    return shapes.guild(row, await roles(conn, guild_id), member_count=count)
+    return shapes.guild(
+        row, await roles(conn, guild_id), await emojis(conn, guild_id), member_count=count
+    )
+
+
+async def emojis(conn: Executor, guild_id: int) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT * FROM emojis WHERE guild_id = $1 ORDER BY id", guild_id))
+
+
+async def emoji_with_creator(conn: Executor, row: asyncpg.Record) -> dict[str, Any]:
+    creator = await conn.fetchrow(
+        f"SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1", row["user_id"]
+    )
+    return shapes.custom_emoji(row, creator)
+
+
+async def custom_emojis(conn: Executor, stored: Iterable[str]) -> dict[int, asyncpg.Record]:
+    """The custom emoji among stored reaction emoji (ids), by id."""
+    ids = sorted({int(s) for s in stored if s.isdigit()})
+    if not ids:
+        return {}
+    rows = await conn.fetch("SELECT id, name, animated FROM emojis WHERE id = ANY($1)", ids)
+    return {r["id"]: r for r in rows}
 
 
 async def channel(conn: Executor, channel_id: int) -> dict[str, Any]:
@@ -175,6 +198,7 @@ async def messages_from_rows(
     reactions: dict[int, list[asyncpg.Record]] = defaultdict(list)
     for r in reaction_rows:
         reactions[r["message_id"]].append(r)
+    custom = await custom_emojis(conn, (r["emoji"] for r in reaction_rows))
     mention_ids = sorted({u for r in rows for u in r["mention_ids"]})
     mentioned = await users_by_id(conn, mention_ids)
     referenced: dict[int, dict[str, Any]] = {}
@@ -198,7 +222,7 @@ async def messages_from_rows(
                 r,
                 attachments=attachments.get(r["id"], []),
                 mentions=[mentioned[u] for u in r["mention_ids"] if u in mentioned],
-                reactions=shapes.reaction_list(reactions.get(r["id"], []), me),
+                reactions=shapes.reaction_list(reactions.get(r["id"], []), me, custom),
                 referenced=referenced.get(int(ref["message_id"])) if ref else None,
             )
         )

@@ -7,7 +7,7 @@ strings and permission bitfields are strings, as in Discord's JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -186,6 +186,7 @@ def member(
 def guild(
     row: Row,
     roles: Iterable[Row],
+    emojis: Iterable[Row] = (),
     *,
     member_count: int | None = None,
 ) -> dict[str, Any]:
@@ -206,7 +207,7 @@ def guild(
         "default_message_notifications": row["default_message_notifications"],
         "explicit_content_filter": row["explicit_content_filter"],
         "roles": [role(r) for r in roles],
-        "emojis": [],
+        "emojis": [custom_emoji(e) for e in emojis],
         "features": [],
         "mfa_level": 0,
         "application_id": None,
@@ -257,7 +258,9 @@ def message_timestamp(message_id: int) -> str:
     return stamp
 
 
-def reaction_list(rows: Iterable[Row], me: int | None) -> list[dict[str, Any]]:
+def reaction_list(
+    rows: Iterable[Row], me: int | None, custom: Mapping[int, Row] | None = None
+) -> list[dict[str, Any]]:
     """``rows`` are ``(emoji, count, user_ids-or-me)`` aggregates in first-added order."""
     out = []
     for r in rows:
@@ -268,18 +271,40 @@ def reaction_list(rows: Iterable[Row], me: int | None) -> list[dict[str, Any]]:
                 "me": bool(r["me"]) if me is not None else False,
                 "me_burst": False,
                 "burst_colors": [],
-                "emoji": emoji(r["emoji"]),
+                "emoji": emoji(r["emoji"], custom),
             }
         )
     return out
 
 
-def emoji(stored: str) -> dict[str, Any]:
-    """Stored reaction emoji: a Unicode string, or ``name:id`` for a custom emoji."""
-    name, sep, emoji_id = stored.rpartition(":")
-    if sep and emoji_id.isdigit():
-        return {"id": emoji_id, "name": name}
-    return {"id": None, "name": stored}
+def emoji(stored: str, custom: Mapping[int, Row] | None = None) -> dict[str, Any]:
+    """A stored reaction emoji: a Unicode string, or a custom emoji's id (its name and
+    animation from ``custom``; a deleted emoji keeps its id and loses its name)."""
+    if not stored.isdigit():
+        return {"id": None, "name": stored}
+    row = (custom or {}).get(int(stored))
+    if row is None:
+        return {"id": stored, "name": None}
+    data: dict[str, Any] = {"id": stored, "name": row["name"]}
+    if row["animated"]:
+        data["animated"] = True
+    return data
+
+
+def custom_emoji(row: Row, creator: Row | None = None) -> dict[str, Any]:
+    """A guild emoji; ``creator`` only for those allowed to see who uploaded it."""
+    data: dict[str, Any] = {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "roles": [str(r) for r in row["role_ids"]],
+        "require_colons": True,
+        "managed": False,
+        "animated": row["animated"],
+        "available": True,
+    }
+    if creator is not None:
+        data["user"] = user(creator)
+    return data
 
 
 def message(

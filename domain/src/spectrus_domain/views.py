@@ -334,3 +334,45 @@ async def my_guilds(
                 item["approximate_presence_count"] = 0
             out.append(item)
         return out
+
+
+async def list_emojis(ctx: Context, actor: Actor, guild_id: int) -> list[dict[str, Any]]:
+    async with ctx.db.pool.acquire() as conn:
+        guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
+        rows = await queries.emojis(conn, guild_id)
+        if not guild.permissions & (
+            Permission.MANAGE_GUILD_EXPRESSIONS | Permission.CREATE_GUILD_EXPRESSIONS
+        ):
+            return [shapes.custom_emoji(r) for r in rows]
+        return [await queries.emoji_with_creator(conn, r) for r in rows]
+
+
+async def get_emoji(ctx: Context, actor: Actor, guild_id: int, emoji_id: int) -> dict[str, Any]:
+    async with ctx.db.pool.acquire() as conn:
+        guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
+        row = await conn.fetchrow(
+            "SELECT * FROM emojis WHERE id = $1 AND guild_id = $2", emoji_id, guild_id
+        )
+        if row is None:
+            raise DomainError(Error.UNKNOWN_EMOJI)
+        if guild.permissions & (
+            Permission.MANAGE_GUILD_EXPRESSIONS | Permission.CREATE_GUILD_EXPRESSIONS
+        ):
+            return await queries.emoji_with_creator(conn, row)
+        return shapes.custom_emoji(row)
+
+
+async def require_may_attach(ctx: Context, actor: Actor, channel_id: int) -> None:
+    """Checked before files are stored, so nobody may make the instance write files
+    they could not post (the message action checks again, authoritatively)."""
+    async with ctx.db.pool.acquire() as conn:
+        access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
+        access.require(Permission.SEND_MESSAGES, Permission.ATTACH_FILES)
+
+
+async def require_may_create_emoji(ctx: Context, actor: Actor, guild_id: int) -> None:
+    """Checked before the image is stored (the action checks again)."""
+    async with ctx.db.pool.acquire() as conn:
+        guild = await guild_access(conn, guild_id, actor.user_id, ctx.now())
+        if not guild.permissions & Permission.MANAGE_GUILD_EXPRESSIONS:
+            guild.require(Permission.CREATE_GUILD_EXPRESSIONS)

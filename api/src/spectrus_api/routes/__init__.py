@@ -3,6 +3,7 @@
 from spectrus_api.routes import (
     accounts,
     channels,
+    emojis,
     files,
     gateway,
     guilds,
@@ -16,6 +17,7 @@ ROUTERS = [
     guilds.router,
     channels.router,
     messages.router,
+    emojis.router,
     invites.router,
     gateway.router,
 ]

@@ -141,3 +141,30 @@ async def media(
     return await _serve(
         request, ctx, store, channel_id, attachment_id, filename, (ex, is_, hm), media=True
     )
+
+
+@router.api_route("/emojis/{emoji_file}", methods=["GET", "HEAD"])
+async def emoji_image(
+    request: Request,
+    ctx: Ctx,
+    store: Store,
+    emoji_file: Annotated[str, Path(pattern=r"^\d{1,20}\.(png|jpg|jpeg|gif|webp)$")],
+) -> Response:
+    """Emoji are public, as on Discord's CDN: anyone with the id may see the image (the
+    stored format, whatever extension was asked for)."""
+    emoji_id = int(emoji_file.split(".", 1)[0])
+    row = await ctx.db.fetchrow("SELECT file_key, content_type FROM emojis WHERE id = $1", emoji_id)
+    if row is None:
+        return _gone()
+    try:
+        data = await store.read(row["file_key"])
+    except FileMissingError:
+        return _gone()
+    headers = {
+        "Cache-Control": "public, max-age=86400",
+        "Content-Length": str(len(data)),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    body = b"" if request.method == "HEAD" else data
+    return Response(body, media_type=row["content_type"], headers=headers)

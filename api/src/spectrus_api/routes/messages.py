@@ -191,10 +191,17 @@ def _message_body(model: type[Body]) -> dict[str, Any]:
 
 
 async def _uploaded(
-    ctx: Ctx, store: Store, uploads: list[Upload], refs: list[AttachmentRef]
+    ctx: Ctx,
+    actor: CurrentActor,
+    channel_id: int,
+    store: Store,
+    uploads: list[Upload],
+    refs: list[AttachmentRef],
 ) -> list[NewAttachment]:
-    described = [r.model_dump() for r in refs]
-    return await store_uploads(ctx, store, uploads, described) if uploads else []
+    if not uploads:
+        return []
+    await views.require_may_attach(ctx, actor, channel_id)
+    return await store_uploads(ctx, store, uploads, [r.model_dump() for r in refs])
 
 
 @router.post("/channels/{channel_id}/messages", openapi_extra=_message_body(NewMessage))
@@ -209,7 +216,7 @@ async def create_message(
 ) -> dict[str, Any]:
     body, uploads = await read_message_body(request, NewMessage)
     reference = body.message_reference.model_dump() if body.message_reference else None
-    new_files = await _uploaded(ctx, store, uploads, body.attachments or [])
+    new_files = await _uploaded(ctx, actor, channel_id, store, uploads, body.attachments or [])
     try:
         sent = await messages.create_message(
             ctx,
@@ -359,7 +366,12 @@ async def edit_message(
     if refs is not None:  # the attachments to keep; entries naming a file of this request are new
         changes["attachments"] = [r.id for r in refs if r.id not in upload_indexes]
     new_files = await _uploaded(
-        ctx, store, uploads, [r for r in refs or [] if r.id in upload_indexes]
+        ctx,
+        actor,
+        channel_id,
+        store,
+        uploads,
+        [r for r in refs or [] if r.id in upload_indexes],
     )
     rules = body.allowed_mentions.rules() if body.allowed_mentions else None
     try:

@@ -3,6 +3,7 @@ typing. Every change to a channel's timeline takes the channel's next ``seq``.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ import emoji as emoji_lib
 
 from spectrus_domain import attachments as attachment_files
 from spectrus_domain import audit, events, limits, links, mentions, queries, shapes
-from spectrus_domain.access import Actor, ChannelAccess, channel_access
+from spectrus_domain.access import Actor, ChannelAccess, channel_access, guild_access
 from spectrus_domain.actions.dms import (
     SHARES_A_GUILD,
     emit_private,
@@ -631,24 +632,54 @@ async def bulk_delete(
 # --- reactions -------------------------------------------------------------------------
 
 
+_CUSTOM_EMOJI = re.compile(r"^(?:a:)?[A-Za-z0-9_]{1,32}:(\d{1,20})$")
+
+
 def parse_emoji(raw: str) -> str:
-    """A reaction's emoji from the URL: Unicode, or ``name:id`` for custom emoji (those
-    arrive with the custom emoji feature; until then they are unknown)."""
-    if ":" in raw:
-        raise DomainError(Error.UNKNOWN_EMOJI)
-    if not emoji_lib.is_emoji(raw):
+    """A reaction's emoji from the URL: Unicode as itself, a custom emoji (``name:id``,
+    as Discord's clients send it) as its id, which is how reactions store it."""
+    custom = _CUSTOM_EMOJI.match(raw)
+    if custom is not None:
+        return custom.group(1)
+    if raw.isdigit() or not emoji_lib.is_emoji(raw):
         raise DomainError(Error.UNKNOWN_EMOJI)
     return raw
 
 
+async def _require_usable_emoji(
+    conn: Connection, access: ChannelAccess, actor: Actor, stored: str, now: datetime
+) -> None:
+    """A custom emoji must exist, be one the actor's roles allow, and come from this
+    guild or (with USE_EXTERNAL_EMOJIS here) another guild the actor is in."""
+    if not stored.isdigit():
+        return
+    row = await conn.fetchrow("SELECT guild_id, role_ids FROM emojis WHERE id = $1", int(stored))
+    if row is None:
+        raise DomainError(Error.UNKNOWN_EMOJI)
+    if row["guild_id"] != access.guild_id:
+        access.require(Permission.USE_EXTERNAL_EMOJIS)
+    try:
+        home = await guild_access(conn, row["guild_id"], actor.user_id, now)
+    except DomainError:
+        raise DomainError(Error.UNKNOWN_EMOJI) from None
+    if row["role_ids"] and not (
+        home.is_owner or set(row["role_ids"]) & set(home.member.role_permissions)
+    ):
+        raise DomainError(Error.UNKNOWN_EMOJI)
+
+
 def _reaction_event(
-    access: ChannelAccess, message_id: int, user_id: int, stored_emoji: str
+    access: ChannelAccess,
+    message_id: int,
+    user_id: int,
+    stored_emoji: str,
+    custom: dict[int, asyncpg.Record],
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "user_id": str(user_id),
         "channel_id": str(access.channel_id),
         "message_id": str(message_id),
-        "emoji": shapes.emoji(stored_emoji),
+        "emoji": shapes.emoji(stored_emoji, custom),
         "burst": False,
         "type": 0,
     }
@@ -666,6 +697,7 @@ async def add_reaction(
         access = await channel_access(conn, channel_id, actor.user_id, ctx.now())
         access.require(Permission.READ_MESSAGE_HISTORY)
         row = await _message_row(conn, channel_id, message_id)
+        await _require_usable_emoji(conn, access, actor, stored, ctx.now())
         present = await conn.fetch(
             "SELECT DISTINCT emoji FROM reactions WHERE message_id = $1", message_id
         )
@@ -684,7 +716,8 @@ async def add_reaction(
         if not inserted:
             return
         seq, _ = await events.next_channel_seq(conn, channel_id)
-        data = _reaction_event(access, message_id, actor.user_id, stored)
+        custom = await queries.custom_emojis(conn, [stored])
+        data = _reaction_event(access, message_id, actor.user_id, stored, custom)
         data["message_author_id"] = str(row["author_id"])
         member = await _member_partial(conn, access, actor.user_id)
         if member is not None:
@@ -716,7 +749,8 @@ async def remove_reaction(
         )
         if deleted:
             seq, _ = await events.next_channel_seq(conn, channel_id)
-            data = _reaction_event(access, message_id, user_id, stored)
+            custom = await queries.custom_emojis(conn, [stored])
+            data = _reaction_event(access, message_id, user_id, stored, custom)
             await _emit_channel_event(
                 conn, access, "MESSAGE_REACTION_REMOVE", data, channel_seq=seq
             )
@@ -753,7 +787,7 @@ async def clear_reactions(
                 conn, access, "MESSAGE_REACTION_REMOVE_ALL", data, channel_seq=seq
             )
         else:
-            data["emoji"] = shapes.emoji(stored)
+            data["emoji"] = shapes.emoji(stored, await queries.custom_emojis(conn, [stored]))
             await _emit_channel_event(
                 conn, access, "MESSAGE_REACTION_REMOVE_EMOJI", data, channel_seq=seq
             )
