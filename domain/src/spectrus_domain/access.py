@@ -200,6 +200,14 @@ async def guild_access(conn: Connection, guild_id: int, user_id: int, now: datet
     return _access_from(row, guild_id, user_id, now)
 
 
+def channel_overwrites(channel: dict[str, Any]) -> list[Overwrite]:
+    """A channel object's ``permission_overwrites`` as permission inputs."""
+    return [
+        Overwrite(int(o["id"]), o["type"], int(o["allow"]), int(o["deny"]))
+        for o in channel["permission_overwrites"]
+    ]
+
+
 def permissions_in(access: GuildAccess, channel: Any, overwrites: list[Overwrite]) -> int:
     return perms.channel_permissions(
         access.member, overwrites, is_voice=channel["type"] == CHANNEL_VOICE

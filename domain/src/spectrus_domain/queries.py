@@ -25,11 +25,15 @@ SELECT m.*, u.id AS u_id, u.username AS u_username, u.global_name AS u_global_na
 FROM members m JOIN users u ON u.id = m.user_id
 """
 
-MESSAGE_SELECT = """
-SELECT m.*, u.id AS a_id, u.username AS a_username, u.global_name AS a_global_name,
-       u.avatar AS a_avatar, u.bot AS a_bot, u.system AS a_system, u.flags AS a_flags
-FROM messages m JOIN users u ON u.id = m.author_id
+# Every column a message object needs (not ``search``, the stored tsvector), and its author.
+MESSAGE_COLUMNS = """
+m.id, m.channel_id, m.guild_id, m.seq, m.author_id, m.type, m.content, m.tts,
+m.mention_everyone, m.mention_ids, m.mention_role_ids, m.embeds, m.link_embeds, m.nonce,
+m.flags, m.reference, m.pinned_at, m.edited_at,
+u.id AS a_id, u.username AS a_username, u.global_name AS a_global_name,
+u.avatar AS a_avatar, u.bot AS a_bot, u.system AS a_system, u.flags AS a_flags
 """
+MESSAGE_SELECT = f"SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id "
 
 
 async def user_row(conn: Executor, user_id: int) -> asyncpg.Record:

@@ -230,6 +230,7 @@ def guild(
         "premium_progress_bar_enabled": False,
         "safety_alerts_channel_id": None,
         "incidents_data": None,
+        "message_retention_days": row["message_retention_days"],  # Spectrus
     }
     if member_count is not None:
         data["approximate_member_count"] = member_count

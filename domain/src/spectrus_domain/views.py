@@ -11,11 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from spectrus_domain import queries, shapes
-from spectrus_domain.access import Actor, channel_access, guild_access, permissions_in
+from spectrus_domain.access import (
+    Actor,
+    channel_access,
+    channel_overwrites,
+    guild_access,
+    permissions_in,
+)
 from spectrus_domain.actions.messages import parse_emoji
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error
-from spectrus_domain.permissions import Overwrite, Permission
+from spectrus_domain.permissions import Permission
 
 
 async def get_guild(
@@ -34,14 +40,7 @@ async def guild_channels(ctx: Context, actor: Actor, guild_id: int) -> list[dict
     return [
         ch
         for ch in channels
-        if permissions_in(access, ch, _overwrites(ch)) & Permission.VIEW_CHANNEL
-    ]
-
-
-def _overwrites(channel: dict[str, Any]) -> list[Overwrite]:
-    return [
-        Overwrite(int(o["id"]), o["type"], int(o["allow"]), int(o["deny"]))
-        for o in channel["permission_overwrites"]
+        if permissions_in(access, ch, channel_overwrites(ch)) & Permission.VIEW_CHANNEL
     ]
 
 

@@ -97,6 +97,8 @@ class GuildPatch(Body):
     system_channel_flags: Annotated[int, Field(ge=0, le=(1 << 8) - 1)] | None = None
     preferred_locale: Annotated[str, Text(16, 2)] | None = None
     owner_id: Snowflake | None = None
+    # Spectrus: messages older than this many days are deleted, with their files.
+    message_retention_days: Annotated[int, Field(ge=1, le=36500)] | None = None
 
 
 @router.patch("/guilds/{guild_id}")
@@ -106,7 +108,7 @@ async def modify_guild(
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     # Only these may be cleared with null; a null elsewhere means "leave it".
-    nullable = {"description", "afk_channel_id", "system_channel_id"}
+    nullable = {"description", "afk_channel_id", "system_channel_id", "message_retention_days"}
     changes = {k: v for k, v in changes.items() if v is not None or k in nullable}
     return await guilds.modify_guild(ctx, actor, guild_id, changes, reason)
 

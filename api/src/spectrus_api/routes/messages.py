@@ -11,10 +11,11 @@ from spectrus_api.deps import Ctx, CurrentActor, Previewer, Reason, Store
 from spectrus_api.ratelimit import RateLimitedRoute, limit
 from spectrus_api.uploads import Upload, abandon_uploads, read_message_body, store_uploads
 from spectrus_api.validation import Body, Snowflake, SnowflakePath, SnowflakeQuery, Text, Timestamp
-from spectrus_domain import limits, mentions, shapes, views
+from spectrus_domain import limits, mentions, search, shapes, views
 from spectrus_domain.actions import messages, read_states
 from spectrus_domain.actions.messages import NewAttachment
 from spectrus_domain.errors import invalid_form
+from spectrus_domain.ids import MAX_SNOWFLAKE
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["messages"])
 
@@ -491,3 +492,48 @@ async def clear_all(
 ) -> Response:
     await messages.clear_reactions(ctx, actor, channel_id, message_id, None)
     return Response(status_code=204)
+
+
+SnowflakeList = Annotated[
+    list[Annotated[int, Field(ge=0, le=MAX_SNOWFLAKE)]], Query(max_length=100)
+]
+
+
+@router.get("/guilds/{guild_id}/messages/search")
+@limit("messages.search", 10, 10, major="guild_id")
+async def search_messages(
+    guild_id: SnowflakePath,
+    actor: CurrentActor,
+    ctx: Ctx,
+    content: Annotated[str, Query(max_length=1024)] = "",
+    author_id: SnowflakeList = [],  # noqa: B006 - FastAPI copies query defaults
+    channel_id: SnowflakeList = [],  # noqa: B006
+    mentions: SnowflakeList = [],  # noqa: B006
+    has: Annotated[list[search.HasKind], Query(max_length=7)] = [],  # noqa: B006
+    min_id: SnowflakeQuery = None,
+    max_id: SnowflakeQuery = None,
+    pinned: bool | None = None,
+    mention_everyone: bool | None = None,
+    author_type: Literal["user", "bot"] | None = None,
+    sort_by: Literal["timestamp", "relevance"] = "timestamp",
+    sort_order: Literal["desc", "asc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=25)] = 25,
+    offset: Annotated[int, Query(ge=0, le=search.MAX_OFFSET)] = 0,
+) -> dict[str, Any]:
+    query = search.SearchQuery(
+        content=content,
+        author_ids=author_id,
+        channel_ids=channel_id,
+        mentions=mentions,
+        has=has,
+        min_id=min_id,
+        max_id=max_id,
+        pinned=pinned,
+        mention_everyone=mention_everyone,
+        author_type=author_type,
+        sort_by=sort_by,
+        sort_order=sort_order,
+        limit=limit,
+        offset=offset,
+    )
+    return await search.search_messages(ctx, actor, guild_id, query)

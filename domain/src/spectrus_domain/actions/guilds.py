@@ -25,6 +25,7 @@ GUILD_EDITABLE = (
     "system_channel_flags",
     "preferred_locale",
     "owner_id",
+    "message_retention_days",
 )
 
 

@@ -1,17 +1,25 @@
-"""Housekeeping writes: pruning the event outbox past its retention."""
+"""Housekeeping writes: pruning the event outbox past its retention, and purging the
+messages of guilds with a retention period (their files follow through the sweeper)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from datetime import timedelta
+from functools import partial
 
+from spectrus_domain.actions.messages import delete_rows
 from spectrus_domain.context import Context
+from spectrus_domain.ids import snowflake_floor
+from spectrus_domain.limits import BULK_DELETE_MAX
+from spectrus_domain.storage.db import Connection
 
 log = logging.getLogger("spectrus.maintenance")
 
 PRUNE_BATCH = 10_000
 PRUNE_EVERY = 600.0
+PURGE_BATCH = 1_000
 
 
 async def prune_outbox(ctx: Context) -> int:
@@ -38,13 +46,49 @@ async def prune_outbox(ctx: Context) -> int:
             return removed
 
 
+async def _purge_batch(conn: Connection, guild_id: int, floor: int) -> int:
+    rows = await conn.fetch(
+        """SELECT id, channel_id FROM messages WHERE guild_id = $1 AND id < $2
+           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED""",
+        guild_id,
+        floor,
+        PURGE_BATCH,
+    )
+    by_channel: dict[int, list[int]] = defaultdict(list)
+    for row in rows:
+        by_channel[row["channel_id"]].append(row["id"])
+    for channel_id, ids in by_channel.items():
+        for start in range(0, len(ids), BULK_DELETE_MAX):
+            await delete_rows(conn, guild_id, channel_id, ids[start : start + BULK_DELETE_MAX])
+    return len(rows)
+
+
+async def purge_expired_messages(ctx: Context) -> int:
+    """Delete messages older than their guild's retention period, oldest first, a batch
+    per transaction; clients hear MESSAGE_DELETE(_BULK) as for any deletion. Returns how
+    many went. Several processes may run this at once: they skip each other's rows."""
+    removed = 0
+    for guild in await ctx.db.fetch(
+        "SELECT id, message_retention_days FROM guilds WHERE message_retention_days IS NOT NULL"
+    ):
+        cutoff = ctx.now() - timedelta(days=guild["message_retention_days"])
+        floor = snowflake_floor(int(cutoff.timestamp() * 1000))
+        while True:
+            count = await ctx.db.write(partial(_purge_batch, guild_id=guild["id"], floor=floor))
+            removed += count
+            if count < PURGE_BATCH:
+                break
+    return removed
+
+
 async def run_forever(ctx: Context) -> None:
     """What an API process runs in the background."""
     while True:
-        try:
-            removed = await prune_outbox(ctx)
-            if removed:
-                log.info("pruned %d outbox events", removed)
-        except Exception:
-            log.exception("outbox pruning failed")
+        for name, job in (("outbox pruning", prune_outbox), ("retention", purge_expired_messages)):
+            try:
+                count = await job(ctx)
+                if count:
+                    log.info("%s: %d removed", name, count)
+            except Exception:
+                log.exception("%s failed", name)
         await asyncio.sleep(PRUNE_EVERY)  # a timer, not a wait for something

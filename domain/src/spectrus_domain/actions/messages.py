@@ -198,10 +198,9 @@ async def create_message(
                                          mention_role_ids, mention_everyone)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                    RETURNING *)
-               SELECT m.*, u.id AS a_id, u.username AS a_username,
-                      u.global_name AS a_global_name, u.avatar AS a_avatar, u.bot AS a_bot,
-                      u.system AS a_system, u.flags AS a_flags
-               FROM m JOIN users u ON u.id = m.author_id""",
+               SELECT """
+            + queries.MESSAGE_COLUMNS
+            + " FROM m JOIN users u ON u.id = m.author_id",
             message_id,
             channel_id,
             access.guild_id,
