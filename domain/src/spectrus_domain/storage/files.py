@@ -27,6 +27,8 @@ from spectrus_domain.storage.db import Database, Executor
 
 log = logging.getLogger("spectrus.files")
 
+# Held shared by a running backup, which must find every file its snapshot refers to.
+BACKUP_LOCK = 0x5370_6563_0001
 UPLOAD_GRACE = timedelta(hours=1)  # an upload not claimed by a message by then is garbage
 SWEEP_BATCH = 500
 SWEEP_EVERY = 30.0
@@ -140,10 +142,13 @@ async def abandon(db: Database | Executor, keys: list[str]) -> None:
 
 
 async def sweep(db: Database, files: FileStore, now: datetime) -> int:
-    """Remove due files from the store, then their rows; returns how many went."""
+    """Remove due files from the store, then their rows; returns how many went. Nothing
+    is removed while a backup runs."""
     removed = 0
     while True:
         async with db.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", BACKUP_LOCK):
+                return removed  # a backup is copying files: try again next round
             due = [
                 r["key"]
                 for r in await conn.fetch(
