@@ -2,7 +2,8 @@
 
 It logs in, sees its guild, channels and members in ``on_ready``, receives a message a
 person posts through REST and replies, and sees the edit, the delete, a reaction, typing
-and a member joining through an invite. Every wait is for the bot's own event handler.
+and a member joining through an invite. It uploads a file and posts a link, and sees the
+attachment and the link's preview arrive. Every wait is for the bot's own event handler.
 """
 
 from __future__ import annotations
@@ -188,3 +189,123 @@ async def test_discord_py_bot_lives_in_spectrus(spectrus, monkeypatch) -> None:
         finally:
             await client.close()
             await asyncio.wait_for(runner, TIMEOUT)
+
+
+PAGE = """<html><head><title>fallback</title>
+<meta property="og:title" content="Release notes">
+<meta property="og:description" content="Everything that changed.">
+<meta property="og:site_name" content="Example News">
+<meta property="og:image" content="/cover.png">
+</head><body></body></html>"""
+
+
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (250, 120, 0)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_discord_py_sends_a_file_and_a_link_with_a_preview(spectrus, monkeypatch) -> None:
+    """The bot uploads a file (multipart, as discord.py does it) and posts a link; it
+    sees the attachment in its MESSAGE_CREATE, reads it back through its URL, and sees the
+    link's preview arrive as a MESSAGE_UPDATE (on_message_edit)."""
+    import io
+
+    from aiohttp import web
+
+    cover = _png(300, 150)
+
+    async def page(_request: web.Request) -> web.Response:
+        return web.Response(text=PAGE, content_type="text/html")
+
+    async def image(_request: web.Request) -> web.Response:
+        return web.Response(body=cover, content_type="image/png")
+
+    site = web.Application()
+    site.add_routes([web.get("/page", page), web.get("/cover.png", image)])
+    runner = web.AppRunner(site)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.2", 0)
+    await tcp.start()
+    page_url = f"http://127.0.0.2:{tcp._server.sockets[0].getsockname()[1]}/page"  # type: ignore[union-attr]
+
+    # The test's web site lives on loopback, which previews never reach unless allowed.
+    server = spectrus(SPECTRUS_EMBED_ALLOW_NETWORKS="127.0.0.2/32")
+    server.start()
+    monkeypatch.setattr(discord.http.Route, "BASE", f"{server.base}/api/v10")
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket,
+        "DEFAULT_GATEWAY",
+        yarl.URL(f"ws://127.0.0.1:{server.port}/gateway"),
+    )
+    chart = _png(640, 480)
+    async with httpx.AsyncClient(base_url=f"{server.base}/api/v10", timeout=30) as api:
+        _owner, _guild, channel_id, token = await _setup(api)
+        seen = Recorder()
+        intents = discord.Intents.default()
+        intents.message_content = True
+        client = discord.Client(intents=intents, guild_ready_timeout=0.5)
+
+        @client.event
+        async def on_ready() -> None:
+            channel = client.get_channel(int(channel_id))
+            assert isinstance(channel, discord.TextChannel)
+            await channel.send("the chart", file=discord.File(io.BytesIO(chart), "chart.png"))
+            await channel.send(f"read this: {page_url}")
+
+        @client.event
+        async def on_message(message: discord.Message) -> None:
+            for attachment in message.attachments:
+                data = await attachment.read()
+                seen.record(
+                    "file",
+                    (
+                        attachment.filename,
+                        attachment.content_type,
+                        attachment.size,
+                        (attachment.width, attachment.height),
+                        data == chart,
+                    ),
+                )
+            if "read this" in message.content:
+                seen.record("link", len(message.embeds))
+
+        @client.event
+        async def on_message_edit(before: discord.Message, after: discord.Message) -> None:
+            for embed in after.embeds:
+                seen.record(
+                    "embed",
+                    (
+                        len(before.embeds),
+                        embed.title,
+                        embed.description,
+                        embed.provider.name,
+                        embed.url,
+                        (embed.thumbnail.width, embed.thumbnail.height),
+                    ),
+                )
+
+        runner_task = asyncio.create_task(client.start(token))
+        try:
+            assert await seen.wait("file") == [
+                ("chart.png", "image/png", len(chart), (640, 480), True)
+            ]
+            assert await seen.wait("link") == [0]  # sent at once, without the preview
+            assert await seen.wait("embed") == [
+                (
+                    0,
+                    "Release notes",
+                    "Everything that changed.",
+                    "Example News",
+                    page_url,
+                    (300, 150),
+                )
+            ]
+        finally:
+            await client.close()
+            await asyncio.wait_for(runner_task, TIMEOUT)
+            await runner.cleanup()
