@@ -183,7 +183,7 @@ def create_app(
     for router in routes.ROUTERS:
         app.include_router(router, prefix="/api/v10", responses=ERROR_RESPONSES)
     app.include_router(routes.health.router)
-    app.include_router(routes.files.router)
+    app.include_router(routes.files.router, responses=ERROR_RESPONSES)
     app.add_middleware(
         BodyLimit,
         max_bytes=JSON_BODY_MAX_BYTES,

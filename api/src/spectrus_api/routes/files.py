@@ -11,7 +11,7 @@ anything but plain media.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -107,7 +107,17 @@ async def _serve(
     )
 
 
-@router.api_route("/attachments/{channel_id}/{attachment_id}/{filename}", methods=["GET", "HEAD"])
+_RANGES: dict[int | str, dict[str, Any]] = {
+    206: {"description": "The byte range asked for (Range: bytes=a-b)"},
+    416: {"description": "The range lies outside the file"},
+}
+
+
+@router.api_route(
+    "/attachments/{channel_id}/{attachment_id}/{filename}",
+    methods=["GET", "HEAD"],
+    responses=_RANGES,
+)
 async def attachment(
     request: Request,
     ctx: Ctx,
@@ -125,7 +135,9 @@ async def attachment(
 
 
 @router.api_route(
-    "/media/attachments/{channel_id}/{attachment_id}/{filename}", methods=["GET", "HEAD"]
+    "/media/attachments/{channel_id}/{attachment_id}/{filename}",
+    methods=["GET", "HEAD"],
+    responses=_RANGES,
 )
 async def media(
     request: Request,
