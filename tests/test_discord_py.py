@@ -42,6 +42,16 @@ class Recorder:
         return self.seen[name]
 
 
+def _point_discord_py_at(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The only change a bot needs: its two base URLs."""
+    monkeypatch.setattr(discord.http.Route, "BASE", f"{server.base}/api/v10")
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket,
+        "DEFAULT_GATEWAY",
+        yarl.URL(f"ws://127.0.0.1:{server.port}/gateway"),
+    )
+
+
 async def _setup(api: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, Any], str, str]:
     async def call(method: str, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
         r = await api.request(method, path, headers=headers, **kw)
@@ -84,12 +94,7 @@ async def _setup(api: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, Any]
 async def test_discord_py_bot_lives_in_spectrus(spectrus, monkeypatch) -> None:
     server = spectrus()
     server.start()
-    monkeypatch.setattr(discord.http.Route, "BASE", f"{server.base}/api/v10")
-    monkeypatch.setattr(
-        discord.gateway.DiscordWebSocket,
-        "DEFAULT_GATEWAY",
-        yarl.URL(f"ws://127.0.0.1:{server.port}/gateway"),
-    )
+    _point_discord_py_at(server, monkeypatch)
 
     async with httpx.AsyncClient(base_url=f"{server.base}/api/v10", timeout=30) as api:
         owner, _guild, channel_id, token = await _setup(api)
@@ -236,12 +241,7 @@ async def test_discord_py_sends_a_file_and_a_link_with_a_preview(spectrus, monke
     # The test's web site lives on loopback, which previews never reach unless allowed.
     server = spectrus(SPECTRUS_EMBED_ALLOW_NETWORKS="127.0.0.2/32")
     server.start()
-    monkeypatch.setattr(discord.http.Route, "BASE", f"{server.base}/api/v10")
-    monkeypatch.setattr(
-        discord.gateway.DiscordWebSocket,
-        "DEFAULT_GATEWAY",
-        yarl.URL(f"ws://127.0.0.1:{server.port}/gateway"),
-    )
+    _point_discord_py_at(server, monkeypatch)
     chart = _png(640, 480)
     async with httpx.AsyncClient(base_url=f"{server.base}/api/v10", timeout=30) as api:
         _owner, _guild, channel_id, token = await _setup(api)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from spectrus_api.deps import Ctx, Store
@@ -54,23 +54,16 @@ def _range(header: str | None, size: int) -> tuple[int, int] | Response | None:
 
 
 async def _serve(
-    request: Request,
-    ctx: Ctx,
-    store: Store,
-    channel_id: int,
-    attachment_id: int,
-    filename: str,
-    signature: tuple[str, str, str],
-    *,
-    media: bool,
+    request: Request, ctx: Ctx, store: Store, address: Address, *, media: bool
 ) -> Response:
-    path = attachments.path_of(channel_id, attachment_id, filename)
-    if not ctx.signer.verify(path, *signature, ctx.now()):
+    filename = address.filename
+    path = attachments.path_of(address.channel_id, address.attachment_id, filename)
+    if not ctx.signer.verify(path, *address.signature, ctx.now()):
         return _gone()
     row = await ctx.db.fetchrow(
         "SELECT * FROM attachments WHERE id = $1 AND channel_id = $2 AND filename = $3",
-        attachment_id,
-        channel_id,
+        address.attachment_id,
+        address.channel_id,
         filename,
     )
     if row is None:
@@ -113,46 +106,36 @@ _RANGES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.api_route(
-    "/attachments/{channel_id}/{attachment_id}/{filename}",
-    methods=["GET", "HEAD"],
-    responses=_RANGES,
-)
-async def attachment(
-    request: Request,
-    ctx: Ctx,
-    store: Store,
-    channel_id: Id,
-    attachment_id: Id,
-    filename: Annotated[str, Path(max_length=256)],
-    ex: Hex = "",
-    is_: Annotated[str, Query(alias="is", max_length=128, pattern=r"^[0-9a-f]*$")] = "",
-    hm: Hex = "",
-) -> Response:
-    return await _serve(
-        request, ctx, store, channel_id, attachment_id, filename, (ex, is_, hm), media=False
-    )
+class Address:
+    """The parts of an attachment URL (a FastAPI dependency, shared by both paths)."""
+
+    def __init__(
+        self,
+        channel_id: Id,
+        attachment_id: Id,
+        filename: Annotated[str, Path(max_length=256)],
+        ex: Hex = "",
+        is_: Annotated[str, Query(alias="is", max_length=128, pattern=r"^[0-9a-f]*$")] = "",
+        hm: Hex = "",
+    ) -> None:
+        self.channel_id = channel_id
+        self.attachment_id = attachment_id
+        self.filename = filename
+        self.signature = (ex, is_, hm)
 
 
-@router.api_route(
-    "/media/attachments/{channel_id}/{attachment_id}/{filename}",
-    methods=["GET", "HEAD"],
-    responses=_RANGES,
-)
-async def media(
-    request: Request,
-    ctx: Ctx,
-    store: Store,
-    channel_id: Id,
-    attachment_id: Id,
-    filename: Annotated[str, Path(max_length=256)],
-    ex: Hex = "",
-    is_: Annotated[str, Query(alias="is", max_length=128, pattern=r"^[0-9a-f]*$")] = "",
-    hm: Hex = "",
-) -> Response:
-    return await _serve(
-        request, ctx, store, channel_id, attachment_id, filename, (ex, is_, hm), media=True
-    )
+Addressed = Annotated[Address, Depends()]
+_FILE_PATH = "/attachments/{channel_id}/{attachment_id}/{filename}"
+
+
+@router.api_route(_FILE_PATH, methods=["GET", "HEAD"], responses=_RANGES)
+async def attachment(request: Request, ctx: Ctx, store: Store, address: Addressed) -> Response:
+    return await _serve(request, ctx, store, address, media=False)
+
+
+@router.api_route("/media" + _FILE_PATH, methods=["GET", "HEAD"], responses=_RANGES)
+async def media(request: Request, ctx: Ctx, store: Store, address: Addressed) -> Response:
+    return await _serve(request, ctx, store, address, media=True)
 
 
 @router.api_route("/emojis/{emoji_file}", methods=["GET", "HEAD"])
