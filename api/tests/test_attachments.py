@@ -234,3 +234,16 @@ async def test_files_leave_with_their_message_and_edits(api, http, ctx) -> None:
     assert await files.sweep(ctx.db, store, ctx.now()) == 2
     assert await stored_keys(ctx) == set()
     assert (await fetch(http, b["url"])).status_code == 404
+
+
+async def test_files_in_direct_messages(api, http) -> None:
+    owner, _channel, guild = await _world(api)
+    friend, stranger = await api.register(), await api.register()
+    await api.join(owner, friend, guild)
+    dm = await api.call(owner, "POST", "/users/@me/channels", json={"recipient_id": friend.id})
+    sent = await upload(api, owner, dm["id"], [("note.txt", b"just for you")])
+    seen = await api.call(friend, "GET", f"/channels/{dm['id']}/messages")
+    assert (await fetch(http, seen[0]["attachments"][0]["url"])).content == b"just for you"
+    assert sent["attachments"][0]["id"] == seen[0]["attachments"][0]["id"]
+    # Someone outside the conversation cannot post files into it.
+    await upload(api, stranger, dm["id"], [("x.txt", b"x")], 403)
