@@ -11,6 +11,7 @@ anything but plain media.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -106,36 +107,40 @@ _RANGES: dict[int | str, dict[str, Any]] = {
 }
 
 
+@dataclass(frozen=True)
 class Address:
-    """The parts of an attachment URL (a FastAPI dependency, shared by both paths)."""
+    """The parts of an attachment URL."""
 
-    def __init__(
-        self,
-        channel_id: Id,
-        attachment_id: Id,
-        filename: Annotated[str, Path(max_length=256)],
-        ex: Hex = "",
-        is_: Annotated[str, Query(alias="is", max_length=128, pattern=r"^[0-9a-f]*$")] = "",
-        hm: Hex = "",
-    ) -> None:
-        self.channel_id = channel_id
-        self.attachment_id = attachment_id
-        self.filename = filename
-        self.signature = (ex, is_, hm)
+    channel_id: int
+    attachment_id: int
+    filename: str
+    signature: tuple[str, str, str]  # ex, is, hm
 
 
-Addressed = Annotated[Address, Depends()]
+async def address(
+    channel_id: Id,
+    attachment_id: Id,
+    filename: Annotated[str, Path(max_length=256)],
+    ex: Hex = "",
+    is_: Annotated[str, Query(alias="is", max_length=128, pattern=r"^[0-9a-f]*$")] = "",
+    hm: Hex = "",
+) -> Address:
+    """A dependency shared by both paths (a coroutine: no worker thread)."""
+    return Address(channel_id, attachment_id, filename, (ex, is_, hm))
+
+
+Addressed = Annotated[Address, Depends(address)]
 _FILE_PATH = "/attachments/{channel_id}/{attachment_id}/{filename}"
 
 
 @router.api_route(_FILE_PATH, methods=["GET", "HEAD"], responses=_RANGES)
-async def attachment(request: Request, ctx: Ctx, store: Store, address: Addressed) -> Response:
-    return await _serve(request, ctx, store, address, media=False)
+async def attachment(request: Request, ctx: Ctx, store: Store, where: Addressed) -> Response:
+    return await _serve(request, ctx, store, where, media=False)
 
 
 @router.api_route("/media" + _FILE_PATH, methods=["GET", "HEAD"], responses=_RANGES)
-async def media(request: Request, ctx: Ctx, store: Store, address: Addressed) -> Response:
-    return await _serve(request, ctx, store, address, media=True)
+async def media(request: Request, ctx: Ctx, store: Store, where: Addressed) -> Response:
+    return await _serve(request, ctx, store, where, media=True)
 
 
 @router.api_route("/emojis/{emoji_file}", methods=["GET", "HEAD"])
