@@ -247,3 +247,16 @@ async def test_files_in_direct_messages(api, http) -> None:
     assert sent["attachments"][0]["id"] == seen[0]["attachments"][0]["id"]
     # Someone outside the conversation cannot post files into it.
     await upload(api, stranger, dm["id"], [("x.txt", b"x")], 403)
+
+
+def test_filenames_are_made_safe_for_urls_and_headers() -> None:
+    from spectrus_api.uploads import clean_filename
+
+    assert clean_filename("héllo wörld.txt") == "hello_world.txt"
+    assert clean_filename("../../etc/passwd") == "passwd"
+    assert clean_filename("C:\\Users\\me\\report.doc") == "report.doc"
+    assert clean_filename('a"b;c\r\n.png') == "a_b_c_.png"
+    assert clean_filename("...") == clean_filename("") == "unknown"
+    long_name = clean_filename("a" * 300 + ".png")
+    assert len(long_name) == 256 and long_name.endswith(".png")
+    assert len(clean_filename("x." + "b" * 300)) == 256

@@ -99,10 +99,11 @@ def clean_filename(raw: str) -> str:
     name = unicodedata.normalize("NFKD", raw.replace("\\", "/").rsplit("/", 1)[-1])
     name = name.encode("ascii", "ignore").decode()
     name = _UNSAFE_NAME.sub("_", name).strip("._") or "unknown"
+    if len(name) <= limits.FILENAME_MAX:
+        return name
     stem, dot, ext = name.rpartition(".")
-    if len(name) > limits.FILENAME_MAX:
-        name = (stem[: limits.FILENAME_MAX - len(ext) - 1] + "." + ext) if dot else name[:256]
-    return name
+    suffix = f".{ext}" if dot and len(ext) <= 16 else ""  # keep a real extension
+    return (stem if suffix else name)[: limits.FILENAME_MAX - len(suffix)] + suffix
 
 
 def sniff(head: bytes, filename: str) -> str:
