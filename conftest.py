@@ -7,6 +7,7 @@ are isolated and start in milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -79,29 +80,31 @@ def template_database(postgres: EmbeddedPostgres) -> str:
     return TEMPLATE
 
 
-@pytest.fixture
-async def dsn(postgres: EmbeddedPostgres, template_database: str) -> AsyncIterator[str]:
-    name = "t_" + uuid.uuid4().hex[:16]
+@contextlib.asynccontextmanager
+async def _scratch_database(
+    postgres: EmbeddedPostgres, prefix: str, template: str | None = None
+) -> AsyncIterator[str]:
+    name = prefix + uuid.uuid4().hex[:16]
     admin = await asyncpg.connect(dsn_for(postgres, "postgres"))
-    await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_database}")
+    await admin.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     try:
         yield dsn_for(postgres, name)
     finally:
         await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
         await admin.close()
+
+
+@pytest.fixture
+async def dsn(postgres: EmbeddedPostgres, template_database: str) -> AsyncIterator[str]:
+    async with _scratch_database(postgres, "t_", template_database) as url:
+        yield url
 
 
 @pytest.fixture
 async def empty_dsn(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
     """A database with nothing in it, not even the schema (restores go there)."""
-    name = "e_" + uuid.uuid4().hex[:16]
-    admin = await asyncpg.connect(dsn_for(postgres, "postgres"))
-    await admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield dsn_for(postgres, name)
-    finally:
-        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        await admin.close()
+    async with _scratch_database(postgres, "e_") as url:
+        yield url
 
 
 @pytest.fixture
