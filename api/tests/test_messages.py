@@ -307,3 +307,15 @@ async def test_group_dms(api) -> None:
     assert renamed["name"] == "duo"
     await api.call(owner, "DELETE", f"/channels/{group['id']}")  # the owner leaves
     assert (await api.call(a, "GET", f"/channels/{group['id']}"))["owner_id"] == a.id
+
+
+async def test_embeds_share_one_budget_when_sent_and_edited(api) -> None:
+    owner, _guild, channel, _ = await _setup(api, members=0)
+    big = [{"description": "x" * 4000}, {"description": "y" * 2001}]  # 6001 characters
+    refused = await api.send(owner, channel, "", 400, embeds=big)
+    assert refused["code"] == 50035 and "6000" in str(refused["errors"])
+    sent = await api.send(owner, channel, "", embeds=big[:1])
+    path = f"/channels/{channel}/messages/{sent['id']}"
+    edit = await api.call(owner, "PATCH", path, 400, json={"embeds": big})
+    assert edit["code"] == 50035 and "6000" in str(edit["errors"])
+    assert (await api.call(owner, "GET", path))["embeds"][0]["description"] == "x" * 4000

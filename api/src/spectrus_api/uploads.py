@@ -3,20 +3,21 @@
 
 What a file is gets decided here, from its bytes, never from what the client says: the
 type is sniffed, images are measured and, when large, get a reduced preview. Files go to
-the store before the message commits; they are registered as pending first, so a request
-that dies halfway leaves nothing the sweeper will not remove.
+the store before the message commits (see ``staged``): registered as pending first, so a
+request that dies halfway leaves nothing the sweeper will not remove.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import filetype
 from fastapi import Request
@@ -148,18 +149,38 @@ def measure_image(data: bytes) -> Measured:
         return Measured()
 
 
-async def store_uploads(
-    ctx: Context,
-    store: FileStore,
-    uploads: Sequence[Upload],
-    described: Sequence[dict[str, Any]],
-) -> list[NewAttachment]:
-    """Write the files to the store (pending until a message claims them) and describe
-    them for the message. ``described`` is ``payload_json.attachments``: the filename
-    and description each ``files[n]`` should carry, by ``id`` = n."""
+Blob = tuple[str, bytes | IO[bytes]]  # a file for the store: its key, its bytes
+
+
+@contextlib.asynccontextmanager
+async def staged(ctx: Context, store: FileStore, blobs: Sequence[Blob]) -> AsyncIterator[None]:
+    """Write files to the store as pending uploads for the action run inside, which
+    claims them when it commits. If it fails, they are given up at once; if this process
+    dies, the sweeper takes them after the grace period."""
+    keys = [key for key, _ in blobs]
+    if not keys:
+        yield
+        return
+    await files.expect_uploads(ctx.db, keys, ctx.now())
+    try:
+        for key, data in blobs:
+            await store.put(key, data)
+        yield
+    except BaseException:
+        await files.abandon(ctx.db, keys)
+        raise
+
+
+async def describe_uploads(
+    ctx: Context, uploads: Sequence[Upload], described: Sequence[dict[str, Any]]
+) -> tuple[list[NewAttachment], list[Blob]]:
+    """What each uploaded file is, for the message, and what to store for it (the file
+    and any preview). ``described`` is ``payload_json.attachments``: the filename and
+    description each ``files[n]`` should carry, by ``id`` = n."""
     limit = ctx.settings.upload_limit
     by_index = {int(d["id"]): d for d in described if str(d.get("id", "")).isdigit()}
-    prepared: list[tuple[NewAttachment, UploadFile, bytes | None]] = []
+    found: list[NewAttachment] = []
+    blobs: list[Blob] = []
     for upload in uploads:
         size = upload.file.size or 0
         if size > limit:
@@ -187,22 +208,8 @@ async def store_uploads(
             height=measured.height,
             has_preview=measured.preview is not None,
         )
-        prepared.append((attachment, upload.file, measured.preview))
-    keys = [k for a, _, _ in prepared for k in a.keys]
-    await files.expect_uploads(ctx.db, keys, ctx.now())
-    try:
-        for attachment, file, preview in prepared:
-            await store.put(attachments.file_key(attachment.id), file.file)
-            if preview is not None:
-                await store.put(attachments.preview_key(attachment.id), preview)
-    except BaseException:
-        await files.abandon(ctx.db, keys)
-        raise
-    return [a for a, _, _ in prepared]
-
-
-async def abandon_uploads(ctx: Context, stored: Sequence[NewAttachment]) -> None:
-    """The message these files were for did not commit: let the sweeper take them now."""
-    keys = [k for a in stored for k in a.keys]
-    if keys:
-        await files.abandon(ctx.db, keys)
+        found.append(attachment)
+        blobs.append((attachments.file_key(attachment.id), upload.file.file))
+        if measured.preview is not None:
+            blobs.append((attachments.preview_key(attachment.id), measured.preview))
+    return found, blobs

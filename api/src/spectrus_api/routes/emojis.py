@@ -10,10 +10,10 @@ from pydantic import Field
 from spectrus_api.deps import Ctx, CurrentActor, Reason, Store
 from spectrus_api.images import image_from_data_uri
 from spectrus_api.ratelimit import RateLimitedRoute, limit
+from spectrus_api.uploads import staged
 from spectrus_api.validation import Body, Snowflake, SnowflakePath, Text
 from spectrus_domain import limits, views
 from spectrus_domain.actions import emojis
-from spectrus_domain.storage import files
 
 router = APIRouter(route_class=RateLimitedRoute, tags=["emoji"])
 
@@ -59,10 +59,7 @@ async def create_emoji(
     image = image_from_data_uri("image", body.image, limits.EMOJI_IMAGE_MAX_BYTES)
     await views.require_may_create_emoji(ctx, actor, guild_id)
     emoji_id = ctx.ids.next()
-    key = emojis.file_key(emoji_id)
-    await files.expect_uploads(ctx.db, [key], ctx.now())
-    try:
-        await store.put(key, image.data)
+    async with staged(ctx, store, [(emojis.file_key(emoji_id), image.data)]):
         return await emojis.create_emoji(
             ctx,
             actor,
@@ -72,9 +69,6 @@ async def create_emoji(
             body.roles,
             reason,
         )
-    except BaseException:
-        await files.abandon(ctx.db, [key])
-        raise
 
 
 @router.patch("/guilds/{guild_id}/emojis/{emoji_id}")

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from spectrus_api.deps import Ctx, CurrentActor, Previewer, Reason, Store
 from spectrus_api.ratelimit import RateLimitedRoute, limit
-from spectrus_api.uploads import Upload, abandon_uploads, read_message_body, store_uploads
+from spectrus_api.uploads import Blob, Upload, describe_uploads, read_message_body, staged
 from spectrus_api.validation import Body, Snowflake, SnowflakePath, SnowflakeQuery, Text, Timestamp
 from spectrus_domain import limits, mentions, search, shapes, views
 from spectrus_domain.actions import messages, read_states
@@ -115,6 +115,11 @@ class AttachmentRef(Body):
 Attachments = Annotated[list[AttachmentRef], Field(max_length=limits.ATTACHMENTS_PER_MESSAGE)]
 
 
+def _check_embed_budget(embeds: list[Embed]) -> None:
+    if sum(e.total_chars() for e in embeds) > limits.EMBED_TOTAL_CHARS:
+        raise ValueError("Embed size exceeds maximum size of 6000")
+
+
 class NewMessage(Body):
     content: Annotated[str, Text(limits.MESSAGE_CONTENT_MAX)] = ""
     nonce: (
@@ -133,8 +138,7 @@ class NewMessage(Body):
 
     @model_validator(mode="after")
     def _embed_budget(self) -> NewMessage:
-        if sum(e.total_chars() for e in self.all_embeds()) > limits.EMBED_TOTAL_CHARS:
-            raise ValueError("Embed size exceeds maximum size of 6000")
+        _check_embed_budget(self.all_embeds())
         return self
 
     def all_embeds(self) -> list[Embed]:
@@ -147,6 +151,11 @@ class MessagePatch(Body):
     flags: Annotated[int, Field(ge=0, le=(1 << 31) - 1)] | None = None
     allowed_mentions: AllowedMentions | None = None
     attachments: Attachments | None = None
+
+    @model_validator(mode="after")
+    def _embed_budget(self) -> MessagePatch:
+        _check_embed_budget(self.embeds or [])
+        return self
 
 
 @router.get("/channels/{channel_id}/messages")
@@ -191,18 +200,18 @@ def _message_body(model: type[Body]) -> dict[str, Any]:
     }
 
 
-async def _uploaded(
+async def _described(
     ctx: Ctx,
     actor: CurrentActor,
     channel_id: int,
-    store: Store,
     uploads: list[Upload],
     refs: list[AttachmentRef],
-) -> list[NewAttachment]:
+) -> tuple[list[NewAttachment], list[Blob]]:
     if not uploads:
-        return []
+        return [], []
+    # Checked before anything is stored; the message action checks again when it commits.
     await views.require_may_attach(ctx, actor, channel_id)
-    return await store_uploads(ctx, store, uploads, [r.model_dump() for r in refs])
+    return await describe_uploads(ctx, uploads, [r.model_dump() for r in refs])
 
 
 @router.post("/channels/{channel_id}/messages", openapi_extra=_message_body(NewMessage))
@@ -217,8 +226,8 @@ async def create_message(
 ) -> dict[str, Any]:
     body, uploads = await read_message_body(request, NewMessage)
     reference = body.message_reference.model_dump() if body.message_reference else None
-    new_files = await _uploaded(ctx, actor, channel_id, store, uploads, body.attachments or [])
-    try:
+    new_files, blobs = await _described(ctx, actor, channel_id, uploads, body.attachments or [])
+    async with staged(ctx, store, blobs):
         sent = await messages.create_message(
             ctx,
             actor,
@@ -233,9 +242,6 @@ async def create_message(
             allowed_mentions=body.allowed_mentions.rules() if body.allowed_mentions else None,
             attachments=new_files,
         )
-    except BaseException:
-        await abandon_uploads(ctx, new_files)
-        raise
     if previewer is not None:
         previewer.submit(sent)
     return sent
@@ -358,30 +364,18 @@ async def edit_message(
     )
     if "embeds" in body.model_fields_set:
         changes["embeds"] = [e.stored() for e in body.embeds or []]
-    if sum(e.total_chars() for e in body.embeds or []) > limits.EMBED_TOTAL_CHARS:
-        raise invalid_form(
-            "embeds", "BASE_TYPE_MAX_LENGTH", "Embed size exceeds maximum size of 6000"
-        )
     upload_indexes = {u.index for u in uploads}
     refs = body.attachments
     if refs is not None:  # the attachments to keep; entries naming a file of this request are new
         changes["attachments"] = [r.id for r in refs if r.id not in upload_indexes]
-    new_files = await _uploaded(
-        ctx,
-        actor,
-        channel_id,
-        store,
-        uploads,
-        [r for r in refs or [] if r.id in upload_indexes],
+    new_files, blobs = await _described(
+        ctx, actor, channel_id, uploads, [r for r in refs or [] if r.id in upload_indexes]
     )
     rules = body.allowed_mentions.rules() if body.allowed_mentions else None
-    try:
+    async with staged(ctx, store, blobs):
         edited = await messages.edit_message(
             ctx, actor, channel_id, message_id, changes, rules, new_attachments=new_files
         )
-    except BaseException:
-        await abandon_uploads(ctx, new_files)
-        raise
     if previewer is not None and "content" in changes:
         previewer.submit(edited)
     return edited
