@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 
@@ -144,6 +144,22 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _extract(archive: tarfile.TarFile, name: str, target: IO[bytes]) -> str:
+    """Copy a member to ``target``; returns its SHA-256."""
+    try:
+        source = archive.extractfile(f"{ROOT}/{name}")
+    except KeyError:
+        source = None
+    if source is None:
+        raise BackupError(f"not a Spectrus backup: {name} is missing")
+    digest = hashlib.sha256()
+    while chunk := source.read(1 << 20):
+        digest.update(chunk)
+        target.write(chunk)
+    target.flush()
+    return digest.hexdigest()
+
+
 def _member(archive: tarfile.TarFile, name: str) -> bytes:
     try:
         handle = archive.extractfile(f"{ROOT}/{name}")
@@ -181,12 +197,11 @@ async def restore(settings: Settings, source: Path) -> dict[str, Any]:
                     if hashlib.sha256(data).hexdigest() != meta["sha256"]:
                         raise BackupError(f"file {key} is damaged in the backup")
                     await store.put(key, data)
-                dump = _member(archive, "database.pgdump")
-                if hashlib.sha256(dump).hexdigest() != manifest["database_sha256"]:
-                    raise BackupError("the database dump is damaged in the backup")
                 with tempfile.NamedTemporaryFile(suffix=".pgdump") as handle:
-                    handle.write(dump)
-                    handle.flush()
+                    # Streamed to disk: a dump may be far larger than memory.
+                    digest = await asyncio.to_thread(_extract, archive, "database.pgdump", handle)
+                    if digest != manifest["database_sha256"]:
+                        raise BackupError("the database dump is damaged in the backup")
                     await asyncio.to_thread(
                         _pg,
                         "pg_restore",

@@ -35,8 +35,9 @@ def _require(settings: Settings) -> None:
         raise ConfigError("needs --redis-urls (SPECTRUS_REDIS_URLS): processes meet through Redis")
 
 
-async def _serve(app: Callable[..., Any], settings: Settings) -> None:
-    config = uvicorn.Config(
+def http_config(app: Callable[..., Any], settings: Settings) -> uvicorn.Config:
+    """How every Spectrus process serves HTTP and WebSocket."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -45,9 +46,12 @@ async def _serve(app: Callable[..., Any], settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=30,
         server_header=False,
-        ws_per_message_deflate=False,
+        ws_per_message_deflate=False,  # the gateway compresses its own stream
     )
-    await uvicorn.Server(config).serve()
+
+
+async def _serve(app: Callable[..., Any], settings: Settings) -> None:
+    await uvicorn.Server(http_config(app, settings)).serve()
 
 
 async def run_api(settings: Settings) -> None:

@@ -20,6 +20,7 @@ from starlette.routing import Mount
 
 from spectrus_api.app import create_app
 from spectrus_cli.embedded_pg import EmbeddedPostgres
+from spectrus_cli.services import http_config
 from spectrus_domain.bus.memory import MemoryBus
 from spectrus_domain.config import Settings
 from spectrus_domain.context import Context
@@ -86,18 +87,7 @@ async def serve(settings: Settings, dsn: str) -> None:
     try:
         ctx = await Context.open(db, settings, SnowflakeGenerator(settings.node_id))
         gateway = Gateway(ctx, bus, MemorySessionStore(), MemoryPresenceStore())
-        config = uvicorn.Config(
-            compose(ctx, gateway),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=30,
-            server_header=False,
-            ws_per_message_deflate=False,  # the gateway compresses its own stream
-        )
-        server = _Server(config)
+        server = _Server(http_config(compose(ctx, gateway), settings))
         serving = asyncio.create_task(server.serve())
         ready = asyncio.create_task(server.ready.wait())
         await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)

@@ -472,13 +472,12 @@ async def edit_message(
                 if changes["embeds"]:
                     access.require(Permission.EMBED_LINKS)
                 updates["embeds"] = changes["embeds"] or []
-            has_files = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM attachments WHERE message_id = $1)", message_id
-            )
             if (
                 not updates.get("content", row["content"])
                 and not updates.get("embeds", row["embeds"])
-                and not has_files
+                and not await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM attachments WHERE message_id = $1)", message_id
+                )
             ):
                 raise DomainError(Error.EMPTY_MESSAGE)
             updates["edited_at"] = ctx.now()
@@ -657,10 +656,12 @@ async def _require_usable_emoji(
         raise DomainError(Error.UNKNOWN_EMOJI)
     if row["guild_id"] != access.guild_id:
         access.require(Permission.USE_EXTERNAL_EMOJIS)
-    try:
-        home = await guild_access(conn, row["guild_id"], actor.user_id, now)
-    except DomainError:
-        raise DomainError(Error.UNKNOWN_EMOJI) from None
+    home = access.guild if row["guild_id"] == access.guild_id else None
+    if home is None:
+        try:
+            home = await guild_access(conn, row["guild_id"], actor.user_id, now)
+        except DomainError:
+            raise DomainError(Error.UNKNOWN_EMOJI) from None
     if row["role_ids"] and not (
         home.is_owner or set(row["role_ids"]) & set(home.member.role_permissions)
     ):
