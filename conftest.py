@@ -299,7 +299,7 @@ def _versitygw() -> str:
         gopath = subprocess.run(
             ["go", "env", "GOPATH"], capture_output=True, text=True, check=False
         ).stdout.strip()
-        candidate = Path(gopath or "/root/go") / "bin" / "versitygw"
+        candidate = Path(gopath or Path.home() / "go") / "bin" / "versitygw"
         found = str(candidate) if candidate.exists() else None
     if not found:
         pytest.fail("versitygw (the S3 server the tests use) is missing: ./run-tests builds it")

@@ -5,7 +5,6 @@ only network these tests allow) and the preview arrives with a MESSAGE_UPDATE.""
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -44,7 +43,7 @@ async def _updates(db: Any, message_id: str) -> list[dict[str, Any]]:
         "SELECT data FROM outbox WHERE event = 'MESSAGE_UPDATE' AND data->>'id' = $1 ORDER BY seq",
         message_id,
     )
-    return [json.loads(r["data"]) if isinstance(r["data"], str) else r["data"] for r in rows]
+    return [r["data"] for r in rows]  # jsonb arrives decoded (the pool's codec)
 
 
 async def test_a_link_gets_its_preview_after_the_send(api, site, previewer, db) -> None:
