@@ -1,4 +1,5 @@
-"""An API and gateway served in-process over real sockets, on real PostgreSQL."""
+"""An API and gateway (and, for voice, a media node) served in-process over real sockets,
+on real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,9 +24,11 @@ from spectrus_domain.bus.memory import MemoryBus
 from spectrus_domain.context import Context
 from spectrus_gateway.app import gateway_routes
 from spectrus_gateway.client import GatewayClient
+from spectrus_gateway.media import MediaNodes
 from spectrus_gateway.presence import MemoryPresenceStore
 from spectrus_gateway.server import Gateway
 from spectrus_gateway.sessions import MemorySessionStore
+from spectrus_media.service import MediaService
 
 
 class LossyBus(MemoryBus):
@@ -64,6 +68,7 @@ class Stack:
     bus: LossyBus
     gateway: Gateway
     http: httpx.AsyncClient
+    media: MediaService | None = None
 
     async def call(
         self, token: str | None, method: str, path: str, expect: int = 200, **kw: Any
@@ -91,6 +96,29 @@ class Stack:
 
 @pytest.fixture
 async def stack(ctx: Context) -> AsyncIterator[Stack]:
+    async with _running(ctx, None) as running:
+        yield running
+
+
+@pytest.fixture
+async def voice_stack(ctx: Context, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The stack with a real media node (Rust router, voice WebSocket, gRPC control)."""
+    service = MediaService(
+        ctx.settings.replace(voice_port=0, media_control_port=0, data_dir=tmp_path)
+    )
+    await service.start()
+    nodes = MediaNodes([service.control])
+    try:
+        async with _running(ctx, nodes) as running:
+            running.media = service
+            yield running
+    finally:
+        await nodes.close()
+        await service.stop()
+
+
+@contextlib.asynccontextmanager
+async def _running(ctx: Context, media: MediaNodes | None) -> AsyncIterator[Stack]:
     bus = LossyBus()
     ctx.db.publisher = bus.publish
     gateway = Gateway(
@@ -100,6 +128,7 @@ async def stack(ctx: Context) -> AsyncIterator[Stack]:
         MemoryPresenceStore(),
         offline_grace=0.2,
         head_check_interval=0.2,
+        media=media,
     )
     app = Starlette(
         routes=[

@@ -1,4 +1,4 @@
-"""Command line: ``spectrus up``, ``api``, ``gateway``, ``migrate``, ``backup``, ``restore``;
+"""Command line: ``spectrus up``, ``api``, ``gateway``, ``media``, ``migrate``, ``backup``, ``restore``;
 flags generated from Settings."""
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_setting_flags(
         commands.add_parser("gateway", help="serve the gateway (PostgreSQL and Redis given)")
     )
+    _add_setting_flags(
+        commands.add_parser("media", help="serve a media node (voice WebSocket, UDP, control)")
+    )
     _add_setting_flags(commands.add_parser("migrate", help="apply database migrations and exit"))
     for name, text in (
         ("backup", "write the whole instance (database and files) to FILE"),
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         from spectrus_cli.up import up
 
         up(settings)
-    elif args.command in ("api", "gateway"):
+    elif args.command in ("api", "gateway", "media"):
         from spectrus_cli.services import run
 
         sys.exit(run(args.command, settings))

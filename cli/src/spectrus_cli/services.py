@@ -1,10 +1,12 @@
-"""``spectrus api`` and ``spectrus gateway``: one service per process, sharing PostgreSQL
-and Redis (the layout Kubernetes runs; ``spectrus up`` runs both in one process)."""
+"""``spectrus api``, ``spectrus gateway`` and ``spectrus media``: one service per process,
+sharing PostgreSQL and Redis (the layout Kubernetes runs; ``spectrus up`` runs all three in
+one process)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,7 @@ from spectrus_domain.context import Context
 from spectrus_domain.ids import SnowflakeGenerator
 from spectrus_domain.storage import connect
 from spectrus_gateway.app import create_gateway_app
+from spectrus_gateway.media import MediaNodes
 from spectrus_gateway.redis_stores import RedisPresenceStore, RedisSessionStore
 from spectrus_gateway.server import Gateway
 
@@ -78,19 +81,49 @@ async def run_gateway(settings: Settings) -> None:
     topology = await RedisTopology.connect(settings.redis, cluster=settings.redis_cluster)
     try:
         ctx = await Context.open(db, settings, SnowflakeGenerator(settings.node_id))
+        nodes = MediaNodes(settings.media) if settings.media else None
+        if nodes is None:
+            log.warning("no --media-nodes: voice channels show who joins, but carry no audio")
         gateway = Gateway(
-            ctx, RedisBus(topology), RedisSessionStore(topology), RedisPresenceStore(topology)
+            ctx,
+            RedisBus(topology),
+            RedisSessionStore(topology),
+            RedisPresenceStore(topology),
+            media=nodes,
         )
         log.info("gateway serving on %s:%s", settings.host, settings.port)
-        await _serve(create_gateway_app(gateway), settings)
+        try:
+            await _serve(create_gateway_app(gateway), settings)
+        finally:
+            if nodes is not None:
+                await nodes.close()
     finally:
         await topology.close()
         await db.close()
 
 
+async def run_media(settings: Settings) -> None:
+    """A media node: needs no database or Redis; the gateway reaches it over gRPC."""
+    from spectrus_media.service import MediaService
+
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    media = MediaService(settings)
+    await media.start()
+    log.info("media node: voice wss://%s, control %s", media.endpoint, media.control)
+    try:
+        await stop.wait()
+    finally:
+        await media.stop()
+
+
+_SERVICES = {"api": run_api, "gateway": run_gateway, "media": run_media}
+
+
 def run(service: str, settings: Settings) -> int:
     try:
-        asyncio.run(run_api(settings) if service == "api" else run_gateway(settings))
+        asyncio.run(_SERVICES[service](settings))
     except ConfigError as exc:
         print(f"spectrus {service}: {exc}")
         return 2

@@ -1,4 +1,5 @@
-"""``spectrus up``: embedded PostgreSQL (unless a URL is given), migrations, the API.
+"""``spectrus up``: embedded PostgreSQL (unless a URL is given), migrations, the API, the
+gateway and a media node (voice), in one process.
 
 Shutdown order on Ctrl-C or SIGTERM: stop accepting, let in-flight requests finish,
 close the pool, then stop PostgreSQL with a fast (clean) shutdown.
@@ -27,19 +28,23 @@ from spectrus_domain.context import Context
 from spectrus_domain.ids import SnowflakeGenerator
 from spectrus_domain.storage import connect
 from spectrus_gateway.app import gateway_routes
+from spectrus_gateway.media import MediaNodes
 from spectrus_gateway.presence import MemoryPresenceStore
 from spectrus_gateway.server import Gateway
 from spectrus_gateway.sessions import MemorySessionStore
+from spectrus_media.service import MediaService
 
 log = logging.getLogger("spectrus")
 
 
-def banner(settings: Settings) -> str:
+def banner(settings: Settings, media: MediaService) -> str:
     base = settings.base_url
+    trust = f"\n               (voice clients trust {media.ca_file})" if media.ca_file else ""
     return f"""
   Spectrus is running at {base}
     REST API   {base}/api/v10   (Discord API v10 shapes; docs at {base}/api/v10/docs)
     gateway    {settings.websocket_url}
+    voice      wss://{media.endpoint}/?v=8 and udp {media.endpoint}{trust}
     data       {settings.data_dir.resolve()}
 
   Create the first account:
@@ -84,19 +89,26 @@ async def serve(settings: Settings, dsn: str) -> None:
     db = await connect(dsn)
     bus = MemoryBus()
     db.publisher = bus.publish
+    media = MediaService(settings)
+    nodes: MediaNodes | None = None
     try:
         ctx = await Context.open(db, settings, SnowflakeGenerator(settings.node_id))
-        gateway = Gateway(ctx, bus, MemorySessionStore(), MemoryPresenceStore())
+        await media.start()
+        nodes = MediaNodes(settings.media or [media.control])
+        gateway = Gateway(ctx, bus, MemorySessionStore(), MemoryPresenceStore(), media=nodes)
         server = _Server(http_config(compose(ctx, gateway), settings))
         serving = asyncio.create_task(server.serve())
         ready = asyncio.create_task(server.ready.wait())
         await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
         if ready.done():
-            print(banner(settings), flush=True)
+            print(banner(settings, media), flush=True)
         else:
             ready.cancel()
         await serving
     finally:
+        await media.stop()
+        if nodes is not None:
+            await nodes.close()
         await db.close()
 
 

@@ -107,6 +107,41 @@ class Settings:
             "(e.g. an intranet: 10.20.0.0/16); loopback and metadata stay refused otherwise"
         ),
     )
+    voice_port: int = field(
+        default=8443,
+        metadata=_about(
+            "port of the voice WebSocket (TCP, TLS) and of voice packets (UDP); 0 picks free ones"
+        ),
+    )
+    voice_host: str = field(
+        default="", metadata=_about("address the voice service binds to (default: host)")
+    )
+    voice_public_host: str = field(
+        default="",
+        metadata=_about("address voice clients reach this node at (default: the bind address)"),
+    )
+    voice_threads: int = field(
+        default=0,
+        metadata=_about("packet-forwarding threads of a media node (0: one per core, up to 2)"),
+    )
+    voice_tls_cert: str = field(
+        default="",
+        metadata=_about(
+            "PEM certificate of the voice WebSocket (empty: one signed by a local CA made "
+            "under the data dir, voice/ca.crt)"
+        ),
+    )
+    voice_tls_key: str = field(default="", metadata=_about("PEM private key of voice_tls_cert"))
+    media_nodes: str = field(
+        default="",
+        metadata=_about(
+            "comma-separated control addresses (host:port) of media nodes the gateway places "
+            "voice on (spectrus up: its own)"
+        ),
+    )
+    media_control_port: int = field(
+        default=8444, metadata=_about("TCP port of a media node's gRPC control service")
+    )
     log_level: str = field(
         default="info", metadata=_about("log verbosity", "debug", "info", "warning", "error")
     )
@@ -114,6 +149,10 @@ class Settings:
     @property
     def redis(self) -> list[str]:
         return [u.strip() for u in self.redis_urls.split(",") if u.strip()]
+
+    @property
+    def media(self) -> list[str]:
+        return [a.strip() for a in self.media_nodes.split(",") if a.strip()]
 
     @property
     def base_url(self) -> str:
@@ -193,6 +232,12 @@ def validate(s: Settings) -> None:
         raise ValueError("SPECTRUS_NODE_ID must be in 0..1023")
     if not 0 < s.port < 65536:
         raise ValueError("SPECTRUS_PORT must be in 1..65535")
+    if not 0 <= s.voice_port < 65536 or not 0 <= s.media_control_port < 65536:
+        raise ValueError("SPECTRUS_VOICE_PORT and SPECTRUS_MEDIA_CONTROL_PORT must be in 0..65535")
+    if bool(s.voice_tls_cert) != bool(s.voice_tls_key):
+        raise ValueError("SPECTRUS_VOICE_TLS_CERT and SPECTRUS_VOICE_TLS_KEY go together")
+    if not 0 <= s.voice_threads <= 64:
+        raise ValueError("SPECTRUS_VOICE_THREADS must be in 0..64")
     if s.rate_limit_scale < 0:
         raise ValueError("SPECTRUS_RATE_LIMIT_SCALE must not be negative")
     if s.outbox_retention < 3600:

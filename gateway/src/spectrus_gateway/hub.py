@@ -161,6 +161,8 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = {"events": 0, "backfilled": 0, "deliveries": 0, "resets": 0}
         self.after_batch: Callable[[], Awaitable[None]] | None = None
+        # Told of each guild event once applied, in stream order (voice follows members).
+        self.on_applied: Callable[[BusEvent], None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -293,6 +295,8 @@ class Hub:
         await self._route(stream, ev, out)
         if seen_before is not None:
             await self._visibility_changed(stream, ev, seen_before, out)
+        if self.on_applied is not None:
+            self.on_applied(ev)
 
     async def _visibility_changed(
         self, stream: Stream, ev: BusEvent, before: dict[int, set[int]], out: Outbox

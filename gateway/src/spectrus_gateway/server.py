@@ -22,7 +22,7 @@ import orjson
 from starlette.types import Receive, Scope
 from starlette.types import Send as Send_
 
-from spectrus_domain import queries
+from spectrus_domain import queries, voice
 from spectrus_domain.actions import auth
 from spectrus_domain.bus import Bus, BusEvent
 from spectrus_domain.context import Context
@@ -31,6 +31,7 @@ from spectrus_domain.permissions import Permission
 from spectrus_domain.shapes import CHANNEL_VOICE
 from spectrus_gateway import snapshots
 from spectrus_gateway.hub import Delivery, Hub, new_owner
+from spectrus_gateway.media import MediaNodes
 from spectrus_gateway.presence import (
     OFFLINE,
     Presence,
@@ -75,12 +76,15 @@ class Gateway:
         *,
         offline_grace: float = OFFLINE_GRACE,
         head_check_interval: float = 1.0,
+        media: MediaNodes | None = None,
     ) -> None:
         self.ctx = ctx
         self.bus = bus
         self.store = sessions
         self.presence = presence
+        self.media = media
         self.hub = Hub(ctx, bus, sessions, head_check_interval=head_check_interval)
+        self.hub.on_applied = self._voice_follows
         self.live: set[Session] = set()
         self.offline_grace = offline_grace
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -173,8 +177,45 @@ class Gateway:
 
     async def leave_voice(self, user_id: int) -> None:
         for guild_id in await self.presence.voice_guilds(user_id):
-            await self.presence.voice_set(guild_id, user_id, None)
-            await self.publish_voice(guild_id, user_id, None)
+            await self.disconnect_voice(guild_id, user_id)
+
+    async def disconnect_voice(self, guild_id: int, user_id: int) -> None:
+        if self.media is not None:
+            await self.media.leave(guild_id, user_id)
+        await self.presence.voice_set(guild_id, user_id, None)
+        await self.publish_voice(guild_id, user_id, None)
+
+    def _voice_follows(self, ev: BusEvent) -> None:
+        """Member and channel changes that reach into voice: server mute and deafen, a
+        member leaving or banned, a voice channel deleted. The process holding the voice
+        state's gateway session acts, so exactly one does."""
+        if ev.guild_id is None or ev.event not in _VOICE_FOLLOWS:
+            return
+        mine = {s.session_id for s in self.live if s.session_id}
+        if mine:
+            self.spawn(self._voice_follow(ev, mine))
+
+    async def _voice_follow(self, ev: BusEvent, mine: set[str]) -> None:
+        assert ev.guild_id is not None
+        for state in await self.presence.voice_states(ev.guild_id):
+            if state["session_id"] not in mine:
+                continue
+            user_id = int(state["user_id"])
+            if ev.event == "CHANNEL_DELETE":
+                if state["channel_id"] == ev.data["id"]:
+                    await self.disconnect_voice(ev.guild_id, user_id)
+            elif ev.data.get("user", {}).get("id") != str(user_id):
+                continue
+            elif ev.event == "GUILD_MEMBER_UPDATE":
+                if (state["mute"], state["deaf"]) != (ev.data["mute"], ev.data["deaf"]):
+                    changed = {**state, "mute": ev.data["mute"], "deaf": ev.data["deaf"]}
+                    changed["member"] = ev.data
+                    if self.media is not None:
+                        await self.media.flags(voice_flags(ev.guild_id, user_id, changed))
+                    await self.presence.voice_set(ev.guild_id, user_id, changed)
+                    await self.publish_voice(ev.guild_id, user_id, changed)
+            else:  # removed from the guild or banned
+                await self.disconnect_voice(ev.guild_id, user_id)
 
     async def publish_voice(
         self, guild_id: int, user_id: int, state: dict[str, Any] | None
@@ -213,6 +254,15 @@ class Gateway:
                     await self.leave_voice(user_id)
             except Exception:
                 log.exception("gateway maintenance failed")
+
+
+_VOICE_FOLLOWS = {"GUILD_MEMBER_UPDATE", "GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD", "CHANNEL_DELETE"}
+
+
+def voice_flags(guild_id: int, user_id: int, state: dict[str, Any]) -> voice.Flags:
+    return voice.Flags(
+        guild_id, user_id, state["mute"], state["deaf"], state["self_mute"], state["self_deaf"]
+    )
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
@@ -686,8 +736,7 @@ class Session:
         if view is None or not view.is_member(self.user_id):
             return
         if request.channel_id is None:
-            await self.gateway.presence.voice_set(request.guild_id, self.user_id, None)
-            await self.gateway.publish_voice(request.guild_id, self.user_id, None)
+            await self.gateway.disconnect_voice(request.guild_id, self.user_id)
             return
         channel = view.channels.get(request.channel_id)
         bits = view.channel_permissions(self.user_id, request.channel_id)
@@ -696,14 +745,35 @@ class Session:
         limit = await self.ctx.db.fetchval(
             "SELECT user_limit FROM channels WHERE id = $1", request.channel_id
         )
-        occupants = [
-            s
-            for s in await self.gateway.presence.voice_states(request.guild_id)
-            if s["channel_id"] == str(request.channel_id) and s["user_id"] != str(self.user_id)
-        ]
-        if limit and len(occupants) >= limit and not bits & Permission.MOVE_MEMBERS:
-            return
+        may_exceed = bool(bits & Permission.MOVE_MEMBERS)
         member = await queries.member(self.ctx.db.pool, request.guild_id, self.user_id)
+        placed = None
+        if self.gateway.media is not None:
+            # The media node owns the room's occupancy, so it checks the user limit.
+            placed = await self.gateway.media.place(
+                voice.Place(
+                    request.guild_id,
+                    request.channel_id,
+                    self.user_id,
+                    self.session_id,
+                    member["mute"],
+                    member["deaf"],
+                    request.self_mute,
+                    request.self_deaf,
+                    limit or 0,
+                    may_exceed,
+                )
+            )
+            if placed is None:
+                return
+        else:
+            occupants = [
+                s
+                for s in await self.gateway.presence.voice_states(request.guild_id)
+                if s["channel_id"] == str(request.channel_id) and s["user_id"] != str(self.user_id)
+            ]
+            if limit and len(occupants) >= limit and not may_exceed:
+                return
         state = {
             "guild_id": str(request.guild_id),
             "channel_id": str(request.channel_id),
@@ -721,6 +791,14 @@ class Session:
         }
         await self.gateway.presence.voice_set(request.guild_id, self.user_id, state)
         await self.gateway.publish_voice(request.guild_id, self.user_id, state)
+        if placed is not None and not placed.moved:
+            data = {
+                "token": placed.token,
+                "guild_id": str(request.guild_id),
+                "endpoint": placed.endpoint,
+            }
+            entry = "i:" + orjson.dumps({"t": "VOICE_SERVER_UPDATE", "d": data}).decode()
+            await self.gateway.hub.send(self, [Delivery(entry, "VOICE_SERVER_UPDATE", data)])
 
 
 def _initial_presence(raw: dict[str, Any] | None) -> Presence:

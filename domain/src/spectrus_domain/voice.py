@@ -1,0 +1,119 @@
+"""The media control contract: what the gateway asks a media node, and the answers.
+
+gRPC carries it (service ``spectrus.media.v1.Media``, one unary method per request
+below) with JSON bodies rather than protobuf: the messages are small and rare (one per
+voice join, move or mute), and a shared dataclass keeps both sides in step without a
+code generator. Nodes are chosen per guild by rendezvous hashing, so every member of a
+guild's voice channels meets on one node, and adding a node moves only its share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+
+SERVICE = "spectrus.media.v1.Media"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Put a user in a voice room (join or move); the answer is a ``Placed``."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    session_id: str
+    mute: bool
+    deaf: bool
+    self_mute: bool
+    self_deaf: bool
+    user_limit: int
+    may_exceed_limit: bool  # MOVE_MEMBERS lets one join a full channel, as on Discord
+
+
+@dataclass(frozen=True)
+class Placed:
+    token: str
+    endpoint: str  # host:port of the voice WebSocket, as VOICE_SERVER_UPDATE carries it
+    moved: bool  # the user's live voice connection moved rooms; no new handshake needed
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Server and self mute / deafen changed for a user already placed."""
+
+    guild_id: int
+    user_id: int
+    mute: bool
+    deaf: bool
+    self_mute: bool
+    self_deaf: bool
+
+
+@dataclass(frozen=True)
+class Leave:
+    """Take a user out of voice in a guild (they left, were kicked, or went offline)."""
+
+    guild_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
+class Done:
+    existed: bool
+
+
+@dataclass(frozen=True)
+class Stats:
+    pass
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    endpoint: str
+    sessions: int
+    rooms: int
+    counters: dict[str, int]
+
+
+METHODS: dict[str, tuple[type[Any], type[Any]]] = {
+    "Place": (Place, Placed),
+    "Flags": (Flags, Done),
+    "Leave": (Leave, Done),
+    "Stats": (Stats, NodeStats),
+}
+
+T = TypeVar("T")
+
+
+def encode(message: Any) -> bytes:
+    return orjson.dumps(dataclasses.asdict(message))
+
+
+def decoder(kind: type[T]) -> Any:
+    """A gRPC deserializer for ``kind`` that rejects unknown or missing fields."""
+
+    names = {f.name for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+
+    def decode(raw: bytes) -> T:
+        data = orjson.loads(raw)
+        if not isinstance(data, dict) or set(data) != names:
+            raise ValueError(f"{kind.__name__}: expected fields {sorted(names)}")
+        return kind(**data)
+
+    return decode
+
+
+def pick_node(nodes: list[str], guild_id: int) -> str:
+    """Rendezvous (highest random weight) hashing of a guild over the media nodes."""
+    if not nodes:
+        raise LookupError("no media node is configured")
+
+    def weight(node: str) -> bytes:
+        return hashlib.blake2b(f"{node}/{guild_id}".encode(), digest_size=8).digest()
+
+    return max(nodes, key=weight)

@@ -1,0 +1,1 @@
+"""Spectrus media node: voice sessions over the Rust packet router (``spectrus_media_native``)."""
