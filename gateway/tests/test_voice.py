@@ -32,12 +32,15 @@ class VoiceSocket:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.seq = -1
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
             async for raw in self.ws:
-                await self.messages.put(orjson.loads(raw))
+                message = orjson.loads(raw)
+                self.seq = message.get("seq", self.seq)  # what a v8 client acks
+                await self.messages.put(message)
 
     async def send(self, op: int, d: Any) -> None:
         await self.ws.send(orjson.dumps({"op": op, "d": d}).decode())
@@ -307,4 +310,142 @@ async def test_joining_needs_connect_and_view(voice_stack, deny: str) -> None:
         )
     state = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
     assert state.data["channel_id"] == other["id"]
+    await member_gw.close()
+
+
+async def test_moving_speak_and_connect_follow_the_guild(voice_stack) -> None:
+    """Moving with op 4 keeps the voice connection (no new VOICE_SERVER_UPDATE) and
+    changes who hears whom; losing SPEAK suppresses one's packets; losing CONNECT ends it."""
+    stack = voice_stack
+    tokens, guild_id, channel_id = await _setup(stack)
+    owner_gw = await stack.client(tokens["owner"])
+    member_gw = await stack.client(tokens["member"])
+    owner_id = (await stack.call(tokens["owner"], "GET", "/users/@me"))["id"]
+    member_id = (await stack.call(tokens["member"], "GET", "/users/@me"))["id"]
+    annex = await stack.call(
+        tokens["owner"],
+        "POST",
+        f"/guilds/{guild_id}/channels",
+        201,
+        json={"name": "Annex", "type": VOICE_CHANNEL},
+    )
+    router = stack.media.router
+    async with (
+        voice_login(stack, owner_gw, guild_id, channel_id, owner_id) as (owner_ws, owner_peer, _),
+        voice_login(stack, member_gw, guild_id, channel_id, member_id) as (member_ws, member_peer, _),
+    ):
+        await _frames_until(owner_peer, member_peer, b"same room")
+
+        # The member moves to the annex: the owner is told they left, nobody hears them.
+        await member_gw.send_json(
+            {
+                "op": 4,
+                "d": {
+                    "guild_id": guild_id,
+                    "channel_id": annex["id"],
+                    "self_mute": False,
+                    "self_deaf": False,
+                },
+            }
+        )
+        assert (await owner_ws.expect(13))["d"] == {"user_id": member_id}
+        moved = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
+        while moved.data["user_id"] != member_id or moved.data["channel_id"] != annex["id"]:
+            moved = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
+        before = router.counters()
+        member_peer.send(b"alone in the annex")
+        member_peer.send(b"still alone")
+        await _until_counter(router, "accepted", at_least=before["accepted"] + 2)
+        assert router.counters()["forwarded"] == before["forwarded"]
+        assert all(f.payload != b"alone in the annex" for f in _drain(owner_peer))
+
+        # Back together, then the member loses SPEAK in the room: suppressed.
+        await member_gw.send_json(
+            {
+                "op": 4,
+                "d": {
+                    "guild_id": guild_id,
+                    "channel_id": channel_id,
+                    "self_mute": False,
+                    "self_deaf": False,
+                },
+            }
+        )
+        await _frames_until(owner_peer, member_peer, b"back again")
+        await stack.call(
+            tokens["owner"],
+            "PUT",
+            f"/channels/{channel_id}/permissions/{guild_id}",
+            204,
+            json={"type": 0, "allow": "0", "deny": str(1 << 21)},
+        )
+        state = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
+        while state.data["user_id"] != member_id or not state.data["suppress"]:
+            state = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
+        muted = router.counters()["dropped_muted"]
+        member_peer.send(b"no permission to speak")
+        await _until_counter(router, "dropped_muted", at_least=muted + 1)
+
+        # Losing CONNECT takes the member out of voice altogether.
+        await stack.call(
+            tokens["owner"],
+            "PUT",
+            f"/channels/{channel_id}/permissions/{guild_id}",
+            204,
+            json={"type": 0, "allow": "0", "deny": str((1 << 20) | (1 << 21))},
+        )
+        assert await member_ws.closed_with() == 4014
+        left = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
+        while left.data["user_id"] != member_id:
+            left = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
+        assert left.data["channel_id"] is None
+    await owner_gw.close()
+    await member_gw.close()
+
+
+async def _until_counter(router: Any, name: str, at_least: int) -> None:
+    """The router counts once per received batch; wait (bounded) until it has."""
+    async with asyncio.timeout(10):
+        while router.counters()[name] < at_least:
+            await asyncio.sleep(0.01)
+
+
+async def test_a_dropped_voice_socket_resumes_and_gets_what_it_missed(voice_stack) -> None:
+    stack = voice_stack
+    tokens, guild_id, channel_id = await _setup(stack)
+    owner_gw = await stack.client(tokens["owner"])
+    member_gw = await stack.client(tokens["member"])
+    owner_id = (await stack.call(tokens["owner"], "GET", "/users/@me"))["id"]
+    member_id = (await stack.call(tokens["member"], "GET", "/users/@me"))["id"]
+    trust = ssl.create_default_context(cafile=str(stack.media.ca_file))
+    async with voice_login(stack, owner_gw, guild_id, channel_id, owner_id) as (
+        owner_ws,
+        owner_peer,
+        _,
+    ):
+        seq_ack = owner_ws.seq
+        await owner_ws.ws.close()  # the owner's network blips; UDP and the room stay
+
+        async with voice_login(stack, member_gw, guild_id, channel_id, member_id) as (
+            _member_ws,
+            member_peer,
+            _,
+        ), connect(f"wss://{stack.media.endpoint}/?v=8", ssl=trust) as ws:
+            resumed = VoiceSocket(ws)
+            server = {"server_id": guild_id, "session_id": owner_gw.session_id}
+            token = stack.media.node._by_user[(int(guild_id), int(owner_id))].token
+            await resumed.send(7, {**server, "token": token, "seq_ack": seq_ack})
+            missed = await resumed.expect(11)  # CLIENTS_CONNECT, sent while away
+            assert missed["d"]["user_ids"] == [member_id]
+            assert missed["seq"] == seq_ack + 1
+            await resumed.expect(9)  # RESUMED
+            frame = await _frames_until(owner_peer, member_peer, b"welcome back")
+            assert frame.payload == b"welcome back"
+
+            # A resume with the wrong token is refused as an invalid session.
+            async with connect(f"wss://{stack.media.endpoint}/?v=8", ssl=trust) as ws2:
+                stale = VoiceSocket(ws2)
+                await stale.send(7, {**server, "token": "wrong", "seq_ack": 0})
+                assert await stale.closed_with() == 4006
+    await owner_gw.close()
     await member_gw.close()

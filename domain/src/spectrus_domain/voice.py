@@ -33,6 +33,7 @@ class Place:
     self_deaf: bool
     user_limit: int
     may_exceed_limit: bool  # MOVE_MEMBERS lets one join a full channel, as on Discord
+    may_speak: bool  # without SPEAK one's packets are dropped (suppressed)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Flags:
     deaf: bool
     self_mute: bool
     self_deaf: bool
+    may_speak: bool
 
 
 @dataclass(frozen=True)

@@ -196,26 +196,38 @@ class Gateway:
             self.spawn(self._voice_follow(ev, mine))
 
     async def _voice_follow(self, ev: BusEvent, mine: set[str]) -> None:
-        assert ev.guild_id is not None
-        for state in await self.presence.voice_states(ev.guild_id):
-            if state["session_id"] not in mine:
+        """Re-derive each voice state held here from the guild as it now is: the member's
+        server mute and deafen, SPEAK (without it one is suppressed: heard by nobody), and
+        VIEW_CHANNEL with CONNECT, without which (or without the channel) one is out."""
+        guild_id = ev.guild_id
+        assert guild_id is not None
+        stream = self.hub.streams.get(guild_id)
+        view = stream.view if stream is not None else None
+        for state in await self.presence.voice_states(guild_id):
+            if state["session_id"] not in mine or state["channel_id"] is None:
                 continue
-            user_id = int(state["user_id"])
-            if ev.event == "CHANNEL_DELETE":
-                if state["channel_id"] == ev.data["id"]:
-                    await self.disconnect_voice(ev.guild_id, user_id)
-            elif ev.data.get("user", {}).get("id") != str(user_id):
+            user_id, channel_id = int(state["user_id"]), int(state["channel_id"])
+            bits = 0
+            if view is not None and view.is_member(user_id) and channel_id in view.channels:
+                bits = view.channel_permissions(user_id, channel_id)
+            if not bits & Permission.VIEW_CHANNEL or not bits & Permission.CONNECT:
+                await self.disconnect_voice(guild_id, user_id)
                 continue
-            elif ev.event == "GUILD_MEMBER_UPDATE":
-                if (state["mute"], state["deaf"]) != (ev.data["mute"], ev.data["deaf"]):
-                    changed = {**state, "mute": ev.data["mute"], "deaf": ev.data["deaf"]}
-                    changed["member"] = ev.data
-                    if self.media is not None:
-                        await self.media.flags(voice_flags(ev.guild_id, user_id, changed))
-                    await self.presence.voice_set(ev.guild_id, user_id, changed)
-                    await self.publish_voice(ev.guild_id, user_id, changed)
-            else:  # removed from the guild or banned
-                await self.disconnect_voice(ev.guild_id, user_id)
+            member = state["member"]
+            if ev.event == "GUILD_MEMBER_UPDATE" and ev.data["user"]["id"] == state["user_id"]:
+                member = ev.data
+            changed = {
+                **state,
+                "member": member,
+                "mute": member["mute"],
+                "deaf": member["deaf"],
+                "suppress": not bits & Permission.SPEAK,
+            }
+            if changed != state:
+                if self.media is not None:
+                    await self.media.flags(voice_flags(guild_id, user_id, changed))
+                await self.presence.voice_set(guild_id, user_id, changed)
+                await self.publish_voice(guild_id, user_id, changed)
 
     async def publish_voice(
         self, guild_id: int, user_id: int, state: dict[str, Any] | None
@@ -256,12 +268,26 @@ class Gateway:
                 log.exception("gateway maintenance failed")
 
 
-_VOICE_FOLLOWS = {"GUILD_MEMBER_UPDATE", "GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD", "CHANNEL_DELETE"}
+_VOICE_FOLLOWS = {
+    "GUILD_MEMBER_UPDATE",
+    "GUILD_MEMBER_REMOVE",
+    "GUILD_BAN_ADD",
+    "CHANNEL_UPDATE",
+    "CHANNEL_DELETE",
+    "GUILD_ROLE_UPDATE",
+    "GUILD_ROLE_DELETE",
+}
 
 
 def voice_flags(guild_id: int, user_id: int, state: dict[str, Any]) -> voice.Flags:
     return voice.Flags(
-        guild_id, user_id, state["mute"], state["deaf"], state["self_mute"], state["self_deaf"]
+        guild_id,
+        user_id,
+        state["mute"],
+        state["deaf"],
+        state["self_mute"],
+        state["self_deaf"],
+        may_speak=not state["suppress"],
     )
 
 
@@ -762,6 +788,7 @@ class Session:
                     request.self_deaf,
                     limit or 0,
                     may_exceed,
+                    may_speak=bool(bits & Permission.SPEAK),
                 )
             )
             if placed is None:
@@ -786,7 +813,7 @@ class Session:
             "self_mute": request.self_mute,
             "self_video": False,
             "self_stream": False,
-            "suppress": False,
+            "suppress": not bits & Permission.SPEAK,
             "request_to_speak_timestamp": None,
         }
         await self.gateway.presence.voice_set(request.guild_id, self.user_id, state)

@@ -109,7 +109,13 @@ class MediaNode:
             if present >= req.user_limit:
                 raise ChannelFullError(req.channel_id)
         flags = voice.Flags(
-            req.guild_id, req.user_id, req.mute, req.deaf, req.self_mute, req.self_deaf
+            req.guild_id,
+            req.user_id,
+            req.mute,
+            req.deaf,
+            req.self_mute,
+            req.self_deaf,
+            req.may_speak,
         )
         current = self._by_user.get((req.guild_id, req.user_id))
         if current is not None and current.gateway_session == req.session_id:
@@ -283,7 +289,9 @@ class MediaNode:
         session.flags = flags
         if session.router_id and session.mode:
             self.router.set_flags(
-                session.router_id, muted=flags.mute, deafened=flags.deaf or flags.self_deaf
+                session.router_id,
+                muted=flags.mute or not flags.may_speak,
+                deafened=flags.deaf or flags.self_deaf,
             )
 
     def _move(self, session: VoiceSession, channel_id: int) -> None:

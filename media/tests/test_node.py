@@ -1,0 +1,117 @@
+"""The media node's own rules, on a real packet router: placements and logins, the replay
+buffer behind RESUME, user limits, and the certificate and node choice around them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from spectrus_domain import voice
+from spectrus_media.node import ChannelFullError, MediaNode, VoiceSession
+from spectrus_media.protocol import Close, Op
+from spectrus_media.tls import ensure_certificate
+from spectrus_media_native import MODES, VoiceRouter
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed: list[Close] = []
+
+    def send(self, text: str) -> None:
+        self.sent.append(text)
+
+    def close(self, code: Close) -> None:
+        self.closed.append(code)
+
+
+def place(
+    node: MediaNode, user: int, channel: int = 7, limit: int = 0, session: str = "s"
+) -> voice.Placed:
+    return node.place(
+        voice.Place(
+            1, channel, user, f"{session}{user}", False, False, False, False, limit, False, True
+        )
+    )
+
+
+@pytest.fixture
+def node() -> MediaNode:
+    router = VoiceRouter()
+    yield MediaNode(router, "127.0.0.1:1", "127.0.0.1", MODES)
+    router.close()
+
+
+def test_a_token_logs_in_once_per_placement_and_only_for_its_user(node: MediaNode) -> None:
+    placed = place(node, 10)
+    link = Recorder()
+    assert node.identify(link, 1, 11, "s10", placed.token) is None  # another user
+    assert node.identify(link, 1, 10, "other", placed.token) is None  # another session
+    assert node.identify(link, 2, 10, "s10", placed.token) is None  # another guild
+    session = node.identify(link, 1, 10, "s10", placed.token)
+    assert session is not None and session.ssrc and session.router_id
+    assert '"op":2' in link.sent[0]  # READY
+
+    # Joining again from another client replaces the first connection (4014 for it).
+    again = place(node, 10, session="t")
+    assert again.token != placed.token and link.closed == [Close.DISCONNECTED]
+    assert node.identify(Recorder(), 1, 10, "s10", placed.token) is None
+
+
+def test_user_limit_counts_others_and_moves_keep_the_connection(node: MediaNode) -> None:
+    place(node, 10, limit=1)
+    with pytest.raises(ChannelFullError):
+        place(node, 11, limit=1)
+    assert place(node, 10, limit=1).moved is False  # re-placing oneself is not "full"
+    first = place(node, 11, channel=8)
+    session = node.identify(Recorder(), 1, 11, "s11", first.token)
+    assert session is not None
+    assert place(node, 11, channel=9).moved is True  # a live connection just changes rooms
+    assert node.leave(1, 11) is True and node.leave(1, 11) is False
+
+
+def test_replay_buffer_answers_what_it_still_holds() -> None:
+    session = VoiceSession(1, 2, "s", "t", 3, voice.Flags(1, 2, False, False, False, False, True))
+    for n in range(200):
+        session.emit(Op.SPEAKING, {"n": n})
+    assert session.replay_after(200) == []
+    assert session.replay_after(195) == [t for _, t in list(session.sent)[-5:]]
+    assert session.replay_after(200 - len(session.sent)) is not None
+    assert session.replay_after(200 - len(session.sent) - 1) is None  # gone: resume refused
+
+
+def test_certificate_is_made_once_and_reissued_for_new_names(tmp_path: Path) -> None:
+    ca, crt, key = ensure_certificate(tmp_path, ["127.0.0.1", "localhost"])
+    first = crt.read_bytes()
+    assert ensure_certificate(tmp_path, ["127.0.0.1", "localhost"])[1].read_bytes() == first
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    ensure_certificate(tmp_path, ["voice.example", "127.0.0.1"])
+    reissued = x509.load_pem_x509_certificate(crt.read_bytes())
+    names = reissued.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "voice.example" in names.get_values_for_type(x509.DNSName)
+    # The CA stays (clients trust it, not the server certificate) and signs the new one.
+    assert reissued.issuer == x509.load_pem_x509_certificate(ca.read_bytes()).subject
+
+
+def test_guilds_spread_over_nodes_and_stay_put() -> None:
+    nodes = ["a:1", "b:1", "c:1"]
+    picks = {g: voice.pick_node(nodes, g) for g in range(3000)}
+    counts = {n: sum(1 for p in picks.values() if p == n) for n in nodes}
+    assert all(800 < c < 1200 for c in counts.values()), counts
+    # Adding a node moves only guilds to it (rendezvous hashing), about a quarter.
+    moved = [g for g in picks if voice.pick_node([*nodes, "d:1"], g) != picks[g]]
+    assert all(voice.pick_node([*nodes, "d:1"], g) == "d:1" for g in moved)
+    assert 500 < len(moved) < 1000
+    with pytest.raises(LookupError):
+        voice.pick_node([], 1)
+
+
+def test_control_messages_reject_unknown_or_missing_fields() -> None:
+    decode = voice.decoder(voice.Leave)
+    assert decode(voice.encode(voice.Leave(1, 2))) == voice.Leave(1, 2)
+    with pytest.raises(ValueError, match="expected fields"):
+        decode(b'{"guild_id": 1}')
+    with pytest.raises(ValueError, match="expected fields"):
+        decode(b'{"guild_id": 1, "user_id": 2, "admin": true}')
