@@ -27,7 +27,14 @@ class Server:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "SPECTRUS_RATE_LIMIT_SCALE": "0", **env}
+        self.env = {
+            **os.environ,
+            "SPECTRUS_RATE_LIMIT_SCALE": "0",
+            # Free ports for the media node, so servers never collide with each other.
+            "SPECTRUS_VOICE_PORT": "0",
+            "SPECTRUS_MEDIA_CONTROL_PORT": "0",
+            **env,
+        }
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "server-output.log"
 

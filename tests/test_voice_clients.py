@@ -116,7 +116,7 @@ class BotProcess:
 
 
 async def test_one_real_client_hears_another(spectrus, tmp_path: Path) -> None:
-    server = spectrus(SPECTRUS_VOICE_PORT="0", SPECTRUS_MEDIA_CONTROL_PORT="0")
+    server = spectrus()
     server.start()
     ca = server.data_dir / "voice" / "ca.crt"
     env = {**os.environ, "SSL_CERT_FILE": str(ca)}
@@ -328,7 +328,7 @@ async def _voice_guild(server: Any) -> tuple[str, dict[str, str], str, str]:
 
 
 async def test_a_real_client_hears_a_browser(spectrus, tmp_path: Path) -> None:
-    server = spectrus(SPECTRUS_VOICE_PORT="0", SPECTRUS_MEDIA_CONTROL_PORT="0")
+    server = spectrus()
     server.start()
     ca = server.data_dir / "voice" / "ca.crt"
     guild_id, tokens, channel_id, _ = await _voice_guild(server)
@@ -366,7 +366,7 @@ async def test_a_real_client_hears_a_browser(spectrus, tmp_path: Path) -> None:
 
 
 async def test_a_browser_hears_a_real_client(spectrus, tmp_path: Path) -> None:
-    server = spectrus(SPECTRUS_VOICE_PORT="0", SPECTRUS_MEDIA_CONTROL_PORT="0")
+    server = spectrus()
     server.start()
     ca = server.data_dir / "voice" / "ca.crt"
     guild_id, tokens, channel_id, _ = await _voice_guild(server)
