@@ -81,6 +81,41 @@ async def _bot(api: httpx.AsyncClient, owner: str, guild_id: str, name: str) -> 
     return str(token)
 
 
+async def _voice_guild(server: Any, *bots: str) -> tuple[str, str, dict[str, str]]:
+    """An owner's guild with a voice channel, the named bots in it and a person; returns
+    the guild id, the channel id and everyone's token."""
+    password = "correct horse battery"
+    async with httpx.AsyncClient(base_url=f"{server.base}/api/v10", timeout=30) as api:
+        tokens = {
+            name: (
+                await _call(
+                    api, "POST", "/auth/register", json={"username": name, "password": password}
+                )
+            )["token"]
+            for name in ("owner", "person")
+        }
+        owner = tokens["owner"]
+        guild = await _call(api, "POST", "/guilds", owner, json={"name": "Voice Den"})
+        channel = await _call(
+            api,
+            "POST",
+            f"/guilds/{guild['id']}/channels",
+            owner,
+            json={"name": "Lounge", "type": 2},
+        )
+        invite = await _call(api, "POST", f"/channels/{channel['id']}/invites", owner, json={})
+        await _call(api, "POST", f"/invites/{invite['code']}", tokens["person"])
+        for name in bots:
+            tokens[name] = await _bot(api, owner, guild["id"], name)
+    return str(guild["id"]), str(channel["id"]), tokens
+
+
+async def _set_voice(gw: GatewayClient, guild_id: str, channel_id: str | None) -> None:
+    """Op 4: join a voice channel, or leave with None."""
+    voice_state = {"guild_id": guild_id, "channel_id": channel_id}
+    await gw.send_json({"op": 4, "d": {**voice_state, "self_mute": False, "self_deaf": False}})
+
+
 class BotProcess:
     def __init__(self, *args: str, env: dict[str, str]) -> None:
         self.args, self.env = args, env
@@ -125,28 +160,11 @@ async def test_one_real_client_hears_another(spectrus, tmp_path: Path) -> None:
     pcm.write_bytes(np.repeat(source, 2).tobytes())  # discord.py plays 16-bit stereo
     heard = tmp_path / "heard.pcm"
 
-    async with httpx.AsyncClient(base_url=f"{server.base}/api/v10", timeout=30) as api:
-        owner = (
-            await _call(
-                api,
-                "POST",
-                "/auth/register",
-                json={"username": "owner", "password": "correct horse battery"},
-            )
-        )["token"]
-        guild = await _call(api, "POST", "/guilds", owner, json={"name": "Voice Den"})
-        channel = await _call(
-            api,
-            "POST",
-            f"/guilds/{guild['id']}/channels",
-            owner,
-            json={"name": "Lounge", "type": 2},
-        )
-        speaker_token = await _bot(api, owner, guild["id"], "Speaker")
-        listener_token = await _bot(api, owner, guild["id"], "Listener")
+    _guild_id, channel_id, tokens = await _voice_guild(server, "Speaker", "Listener")
+    speaker_token, listener_token = tokens["Speaker"], tokens["Listener"]
 
-    listener = BotProcess("listen", server.base, listener_token, channel["id"], str(heard), env=env)
-    speaker = BotProcess("speak", server.base, speaker_token, channel["id"], str(pcm), env=env)
+    listener = BotProcess("listen", server.base, listener_token, channel_id, str(heard), env=env)
+    speaker = BotProcess("speak", server.base, speaker_token, channel_id, str(pcm), env=env)
     try:
         async with asyncio.timeout(90):
             await listener.start()
@@ -222,17 +240,7 @@ class Browser:
         self.gateway = GatewayClient(f"ws://127.0.0.1:{self.server.port}/gateway", self.token)
         ready = await self.gateway.identify()
         user_id = ready.data["user"]["id"]
-        await self.gateway.send_json(
-            {
-                "op": 4,
-                "d": {
-                    "guild_id": guild_id,
-                    "channel_id": channel_id,
-                    "self_mute": False,
-                    "self_deaf": False,
-                },
-            }
-        )
+        await _set_voice(self.gateway, guild_id, channel_id)
         voice = (await self.gateway.next_dispatch("VOICE_SERVER_UPDATE")).data
         channel = self.pc.createDataChannel("voice")
         channel.on("message", lambda text: self.messages.put_nowait(json.loads(text)))
@@ -276,17 +284,7 @@ class Browser:
 
     async def leave(self, guild_id: str) -> None:
         assert self.gateway is not None
-        await self.gateway.send_json(
-            {
-                "op": 4,
-                "d": {
-                    "guild_id": guild_id,
-                    "channel_id": None,
-                    "self_mute": False,
-                    "self_deaf": False,
-                },
-            }
-        )
+        await _set_voice(self.gateway, guild_id, None)
 
     async def close(self) -> None:
         await self.pc.close()
@@ -294,44 +292,11 @@ class Browser:
             await self.gateway.close()
 
 
-async def _voice_guild(server: Any) -> tuple[str, dict[str, str], str, str]:
-    """An owner's guild with a voice channel, a bot for it and a person ("browser")."""
-    async with httpx.AsyncClient(base_url=f"{server.base}/api/v10", timeout=30) as api:
-        owner = (
-            await _call(
-                api,
-                "POST",
-                "/auth/register",
-                json={"username": "owner", "password": "correct horse battery"},
-            )
-        )["token"]
-        person = (
-            await _call(
-                api,
-                "POST",
-                "/auth/register",
-                json={"username": "person", "password": "correct horse battery"},
-            )
-        )["token"]
-        guild = await _call(api, "POST", "/guilds", owner, json={"name": "Voice Den"})
-        channel = await _call(
-            api,
-            "POST",
-            f"/guilds/{guild['id']}/channels",
-            owner,
-            json={"name": "Lounge", "type": 2},
-        )
-        invite = await _call(api, "POST", f"/channels/{channel['id']}/invites", owner, json={})
-        await _call(api, "POST", f"/invites/{invite['code']}", person)
-        bot = await _bot(api, owner, guild["id"], "Voice bot")
-    return guild["id"], {"bot": bot, "person": person}, channel["id"], str(channel["id"])
-
-
 async def test_a_real_client_hears_a_browser(spectrus, tmp_path: Path) -> None:
     server = spectrus()
     server.start()
     ca = server.data_dir / "voice" / "ca.crt"
-    guild_id, tokens, channel_id, _ = await _voice_guild(server)
+    guild_id, channel_id, tokens = await _voice_guild(server, "bot")
     source = known_signal()
     heard = tmp_path / "heard.pcm"
     listener = BotProcess(
@@ -369,7 +334,7 @@ async def test_a_browser_hears_a_real_client(spectrus, tmp_path: Path) -> None:
     server = spectrus()
     server.start()
     ca = server.data_dir / "voice" / "ca.crt"
-    guild_id, tokens, channel_id, _ = await _voice_guild(server)
+    guild_id, channel_id, tokens = await _voice_guild(server, "bot")
     source = known_signal()
     pcm = tmp_path / "source.pcm"
     pcm.write_bytes(np.repeat(source, 2).tobytes())

@@ -57,23 +57,19 @@ class VoiceSocket:
         return self.ws.close_code
 
 
+async def join(gw: GatewayClient, guild_id: str, channel_id: str | None) -> None:
+    """Op 4: join (or move to) a voice channel; None leaves."""
+    voice_state = {"guild_id": guild_id, "channel_id": channel_id}
+    await gw.send_json({"op": 4, "d": {**voice_state, "self_mute": False, "self_deaf": False}})
+
+
 @contextlib.asynccontextmanager
 async def voice_login(
     stack: Any, gw: GatewayClient, guild_id: str, channel_id: str, user_id: str
 ) -> AsyncIterator[tuple[VoiceSocket, VoicePeer, dict[str, Any]]]:
     """Join over the gateway, then the whole v8 handshake; yields the socket, the UDP
     peer and READY's data."""
-    await gw.send_json(
-        {
-            "op": 4,
-            "d": {
-                "guild_id": guild_id,
-                "channel_id": channel_id,
-                "self_mute": False,
-                "self_deaf": False,
-            },
-        }
-    )
+    await join(gw, guild_id, channel_id)
     server = (await gw.next_dispatch("VOICE_SERVER_UPDATE")).data
     assert server["guild_id"] == guild_id and server["endpoint"] == stack.media.endpoint
     trust = ssl.create_default_context(cafile=str(stack.media.ca_file))
@@ -198,17 +194,7 @@ async def test_two_members_talk_through_the_media_node(voice_stack) -> None:
         assert all(f.payload != b"muted words" for f in _drain(owner_peer))
 
         # Leaving over the gateway ends the voice connection; the others are told.
-        await member_gw.send_json(
-            {
-                "op": 4,
-                "d": {
-                    "guild_id": guild_id,
-                    "channel_id": None,
-                    "self_mute": False,
-                    "self_deaf": False,
-                },
-            }
-        )
+        await join(member_gw, guild_id, None)
         gone = await owner_ws.expect(13)
         assert gone["d"] == {"user_id": member_id}
         assert await member_ws.closed_with() == 4014
@@ -241,17 +227,7 @@ async def test_a_bad_token_or_a_full_channel_gets_no_voice(voice_stack) -> None:
             json={"name": "Annex", "type": VOICE_CHANNEL},
         )
         for target in (channel_id, other["id"]):
-            await member_gw.send_json(
-                {
-                    "op": 4,
-                    "d": {
-                        "guild_id": guild_id,
-                        "channel_id": target,
-                        "self_mute": False,
-                        "self_deaf": False,
-                    },
-                }
-            )
+            await join(member_gw, guild_id, target)
         server = await member_gw.next_dispatch("VOICE_SERVER_UPDATE")
         assert server.data["token"]
         state = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
@@ -297,17 +273,7 @@ async def test_joining_needs_connect_and_view(voice_stack, deny: str) -> None:
     )
     member_gw = await stack.client(tokens["member"])
     for target in (channel_id, other["id"]):
-        await member_gw.send_json(
-            {
-                "op": 4,
-                "d": {
-                    "guild_id": guild_id,
-                    "channel_id": target,
-                    "self_mute": False,
-                    "self_deaf": False,
-                },
-            }
-        )
+        await join(member_gw, guild_id, target)
     state = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
     assert state.data["channel_id"] == other["id"]
     await member_gw.close()
@@ -337,17 +303,7 @@ async def test_moving_speak_and_connect_follow_the_guild(voice_stack) -> None:
         await _frames_until(owner_peer, member_peer, b"same room")
 
         # The member moves to the annex: the owner is told they left, nobody hears them.
-        await member_gw.send_json(
-            {
-                "op": 4,
-                "d": {
-                    "guild_id": guild_id,
-                    "channel_id": annex["id"],
-                    "self_mute": False,
-                    "self_deaf": False,
-                },
-            }
-        )
+        await join(member_gw, guild_id, annex["id"])
         assert (await owner_ws.expect(13))["d"] == {"user_id": member_id}
         moved = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
         while moved.data["user_id"] != member_id or moved.data["channel_id"] != annex["id"]:
@@ -360,17 +316,7 @@ async def test_moving_speak_and_connect_follow_the_guild(voice_stack) -> None:
         assert all(f.payload != b"alone in the annex" for f in _drain(owner_peer))
 
         # Back together, then the member loses SPEAK in the room: suppressed.
-        await member_gw.send_json(
-            {
-                "op": 4,
-                "d": {
-                    "guild_id": guild_id,
-                    "channel_id": channel_id,
-                    "self_mute": False,
-                    "self_deaf": False,
-                },
-            }
-        )
+        await join(member_gw, guild_id, channel_id)
         await _frames_until(owner_peer, member_peer, b"back again")
         await stack.call(
             tokens["owner"],

@@ -92,6 +92,18 @@ impl VoiceRouter {
     }
 }
 
+/// A mode name and key from Python, checked: ValueError for an unknown mode or a key of
+/// the wrong length.
+fn mode_and_key<'k>(mode: &str, key: &'k [u8]) -> PyResult<(Mode, &'k [u8; KEY_LEN])> {
+    let mode: Mode = mode
+        .parse()
+        .map_err(|e| PyValueError::new_err(format!("{e}")))?;
+    let key: &[u8; KEY_LEN] = key.try_into().map_err(|_| {
+        PyValueError::new_err(format!("key must be {KEY_LEN} bytes, not {}", key.len()))
+    })?;
+    Ok((mode, key))
+}
+
 #[pymethods]
 impl VoiceRouter {
     /// Binds `threads` UDP sockets on `host:port` (port 0 picks a free one) and starts
@@ -135,12 +147,7 @@ impl VoiceRouter {
         key: &[u8],
     ) -> PyResult<()> {
         self.check()?;
-        let mode: Mode = mode
-            .parse()
-            .map_err(|e| PyValueError::new_err(format!("{e}")))?;
-        let key: &[u8; KEY_LEN] = key.try_into().map_err(|_| {
-            PyValueError::new_err(format!("key must be {KEY_LEN} bytes, not {}", key.len()))
-        })?;
+        let (mode, key) = mode_and_key(mode, key)?;
         let router = &self.shared.router;
         py.detach(|| router.add_session(session_id, ssrc, room_id, mode, key))
             .map_err(control_error)
@@ -149,12 +156,7 @@ impl VoiceRouter {
     /// Replaces a session's mode and key, keeping its SSRC, room, flags and address.
     fn set_mode(&self, py: Python<'_>, session_id: u64, mode: &str, key: &[u8]) -> PyResult<()> {
         self.check()?;
-        let mode: Mode = mode
-            .parse()
-            .map_err(|e| PyValueError::new_err(format!("{e}")))?;
-        let key: &[u8; KEY_LEN] = key.try_into().map_err(|_| {
-            PyValueError::new_err(format!("key must be {KEY_LEN} bytes, not {}", key.len()))
-        })?;
+        let (mode, key) = mode_and_key(mode, key)?;
         let router = &self.shared.router;
         py.detach(|| router.rekey(session_id, mode, key))
             .map_err(control_error)
