@@ -637,7 +637,10 @@ fn rekey_keeps_address_room_and_flags_and_starts_counters_afresh() {
     assert_eq!(a.open(&sent[0].1).1, b"new key");
     let old = Cipher::new(Mode::Aes256GcmRtpsize, &key_for(b.id));
     let stale = old.seal_to_vec(&b.header(), b"old key", 99);
-    assert_eq!(run(&router, b.address, &stale).0, dropped(DropReason::AuthFailed));
+    assert_eq!(
+        run(&router, b.address, &stale).0,
+        dropped(DropReason::AuthFailed)
+    );
     assert!(matches!(
         router.rekey(99, Mode::Aes256GcmRtpsize, &new_key),
         Err(ControlError::UnknownSession(99))
