@@ -117,26 +117,31 @@ async def _set_voice(gw: GatewayClient, guild_id: str, channel_id: str | None) -
 
 
 class BotProcess:
+    """A voice bot process; its log (stderr) goes to a file, so it never blocks on a pipe."""
+
     def __init__(self, *args: str, env: dict[str, str]) -> None:
         self.args, self.env = args, env
         self.proc: asyncio.subprocess.Process | None = None
+        self.log = Path(args[4]).with_suffix(f".{args[0]}.log")
 
     async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(BOT),
-            *self.args,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        with open(self.log, "wb") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(BOT),
+                *self.args,
+                env=self.env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+            )
 
     async def line(self) -> str:
         assert self.proc is not None and self.proc.stdout is not None
         raw = await self.proc.stdout.readline()
         if not raw:
-            _, err = await self.proc.communicate()
-            raise AssertionError(f"voice bot {self.args[0]} ended: {err.decode()[-3000:]}")
+            await self.proc.wait()
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"voice bot {self.args[0]} ended: {tail}")
         return raw.decode().strip()
 
     async def result(self) -> dict[str, Any]:

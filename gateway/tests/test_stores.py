@@ -104,8 +104,3 @@ async def test_presence_combines_connections_and_expires_dead_ones(backend) -> N
     assert (await store.get([7]))[7].status == "online"
     assert await store.remove(7, "a") == 0
     assert await store.get([7]) == {}
-    await store.voice_set(5, 7, {"channel_id": "9", "user_id": "7"})
-    assert await store.voice_states(5) == [{"channel_id": "9", "user_id": "7"}]
-    assert await store.voice_guilds(7) == [5]
-    await store.voice_set(5, 7, None)
-    assert await store.voice_states(5) == [] and await store.voice_guilds(7) == []

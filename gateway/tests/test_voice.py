@@ -184,12 +184,14 @@ async def test_two_members_talk_through_the_media_node(voice_stack) -> None:
         state = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
         while state.data["user_id"] != member_id or not state.data["mute"]:
             state = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
+        # The event comes from the domain; the member's gateway then tells the media node.
         router = stack.media.router
+        await _until_muted(router, member_peer)
+        _drain(owner_peer)
         before = router.counters()["dropped_muted"]
-        async with asyncio.timeout(10):
-            while router.counters()["dropped_muted"] == before:
-                member_peer.send(b"muted words")
-                await asyncio.sleep(0.02)
+        for _ in range(3):
+            member_peer.send(b"muted words")
+        await _until_counter(router, "dropped_muted", at_least=before + 3)
         await _frames_until(member_peer, owner_peer, b"the owner still speaks")
         assert all(f.payload != b"muted words" for f in _drain(owner_peer))
 
@@ -298,7 +300,11 @@ async def test_moving_speak_and_connect_follow_the_guild(voice_stack) -> None:
     router = stack.media.router
     async with (
         voice_login(stack, owner_gw, guild_id, channel_id, owner_id) as (owner_ws, owner_peer, _),
-        voice_login(stack, member_gw, guild_id, channel_id, member_id) as (member_ws, member_peer, _),
+        voice_login(stack, member_gw, guild_id, channel_id, member_id) as (
+            member_ws,
+            member_peer,
+            _,
+        ),
     ):
         await _frames_until(owner_peer, member_peer, b"same room")
 
@@ -328,9 +334,7 @@ async def test_moving_speak_and_connect_follow_the_guild(voice_stack) -> None:
         state = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
         while state.data["user_id"] != member_id or not state.data["suppress"]:
             state = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
-        muted = router.counters()["dropped_muted"]
-        member_peer.send(b"no permission to speak")
-        await _until_counter(router, "dropped_muted", at_least=muted + 1)
+        await _until_muted(router, member_peer)
 
         # Losing CONNECT takes the member out of voice altogether.
         await stack.call(
@@ -372,11 +376,14 @@ async def test_a_dropped_voice_socket_resumes_and_gets_what_it_missed(voice_stac
         seq_ack = owner_ws.seq
         await owner_ws.ws.close()  # the owner's network blips; UDP and the room stay
 
-        async with voice_login(stack, member_gw, guild_id, channel_id, member_id) as (
-            _member_ws,
-            member_peer,
-            _,
-        ), connect(f"wss://{stack.media.endpoint}/?v=8", ssl=trust) as ws:
+        async with (
+            voice_login(stack, member_gw, guild_id, channel_id, member_id) as (
+                _member_ws,
+                member_peer,
+                _,
+            ),
+            connect(f"wss://{stack.media.endpoint}/?v=8", ssl=trust) as ws,
+        ):
             resumed = VoiceSocket(ws)
             server = {"server_id": guild_id, "session_id": owner_gw.session_id}
             token = stack.media.node._by_user[(int(guild_id), int(owner_id))].token
@@ -395,3 +402,89 @@ async def test_a_dropped_voice_socket_resumes_and_gets_what_it_missed(voice_stac
                 assert await stale.closed_with() == 4006
     await owner_gw.close()
     await member_gw.close()
+
+
+async def _until_muted(router: Any, peer: VoicePeer) -> None:
+    """Speak until the router drops it as muted: the state change is announced by the
+    domain first, then carried to the media node by the speaker's gateway."""
+    before = router.counters()["dropped_muted"]
+    async with asyncio.timeout(10):
+        while router.counters()["dropped_muted"] == before:
+            peer.send(b"while the mute lands")
+            await asyncio.sleep(0.02)
+
+
+async def test_a_moderator_moves_and_disconnects_members_over_rest(voice_stack) -> None:
+    stack = voice_stack
+    tokens, guild_id, channel_id = await _setup(stack)
+    owner, member = tokens["owner"], tokens["member"]
+    owner_gw = await stack.client(owner)
+    member_gw = await stack.client(member)
+    owner_id = (await stack.call(owner, "GET", "/users/@me"))["id"]
+    member_id = (await stack.call(member, "GET", "/users/@me"))["id"]
+    annex = await stack.call(
+        owner,
+        "POST",
+        f"/guilds/{guild_id}/channels",
+        201,
+        json={"name": "Annex", "type": VOICE_CHANNEL},
+    )
+    member_path = f"/guilds/{guild_id}/members/{member_id}"
+    error = await stack.call(owner, "PATCH", member_path, 400, json={"channel_id": annex["id"]})
+    assert error["code"] == 40032  # not in voice yet
+    async with (
+        voice_login(stack, owner_gw, guild_id, channel_id, owner_id) as (owner_ws, owner_peer, _),
+        voice_login(stack, member_gw, guild_id, channel_id, member_id) as (
+            member_ws,
+            member_peer,
+            _,
+        ),
+    ):
+        await _frames_until(owner_peer, member_peer, b"together")
+        owner_path = f"/guilds/{guild_id}/members/{owner_id}"
+        await stack.call(member, "PATCH", owner_path, 403, json={"channel_id": annex["id"]})
+
+        await stack.call(owner, "PATCH", member_path, json={"channel_id": annex["id"]})
+        moved = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
+        while moved.data["user_id"] != member_id or moved.data["channel_id"] != annex["id"]:
+            moved = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
+        assert (await owner_ws.expect(13))["d"] == {"user_id": member_id}
+        before = stack.media.router.counters()
+        member_peer.send(b"moved away")
+        await _until_counter(stack.media.router, "accepted", at_least=before["accepted"] + 1)
+        assert stack.media.router.counters()["forwarded"] == before["forwarded"]
+
+        await stack.call(owner, "PATCH", member_path, json={"channel_id": None})
+        assert await member_ws.closed_with() == 4014
+        audit = await stack.call(owner, "GET", f"/guilds/{guild_id}/audit-logs")
+        entries = [(e["action_type"], e["options"]) for e in audit["audit_log_entries"][:2]]
+        assert entries == [(27, {"count": "1"}), (26, {"channel_id": annex["id"], "count": "1"})]
+    await owner_gw.close()
+    await member_gw.close()
+
+
+async def test_voice_states_of_users_connected_nowhere_are_cleared(stack) -> None:
+    """A process that died (or an instance restarted) leaves voice states behind; the
+    gateway's upkeep clears those of users with no connection, and tells the guild."""
+    from spectrus_domain.access import Actor
+    from spectrus_domain.actions import voice as voice_actions
+
+    tokens, guild_id, channel_id = await _setup(stack)
+    member_id = int((await stack.call(tokens["member"], "GET", "/users/@me"))["id"])
+    owner_gw = await stack.client(tokens["owner"])
+    await voice_actions.join(
+        stack.ctx,
+        Actor(member_id),
+        int(guild_id),
+        int(channel_id),
+        "gone-session",
+        self_mute=False,
+        self_deaf=False,
+    )
+    joined = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
+    assert joined.data["channel_id"] == channel_id
+    await stack.gateway._clear_ghost_voice()
+    cleared = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
+    assert cleared.data["user_id"] == str(member_id) and cleared.data["channel_id"] is None
+    assert await voice_actions.states(stack.ctx.db.pool, int(guild_id)) == []
+    await owner_gw.close()

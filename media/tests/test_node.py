@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 
 from spectrus_domain import voice
-from spectrus_media.node import ChannelFullError, MediaNode, VoiceSession
+from spectrus_media.node import MediaNode, VoiceSession
 from spectrus_media.protocol import Close, Op
 from spectrus_media.tls import ensure_certificate
 from spectrus_media_native import MODES, VoiceRouter
@@ -27,14 +27,9 @@ class Recorder:
         self.closed.append(code)
 
 
-def place(
-    node: MediaNode, user: int, channel: int = 7, limit: int = 0, session: str = "s"
-) -> voice.Placed:
-    return node.place(
-        voice.Place(
-            1, channel, user, f"{session}{user}", False, False, False, False, limit, False, True
-        )
-    )
+def place(node: MediaNode, user: int, channel: int = 7, session: str = "s") -> voice.Placed:
+    request = voice.Place(1, channel, user, f"{session}{user}", False, False, False, False, True)
+    return node.place(request)
 
 
 @pytest.fixture
@@ -60,16 +55,16 @@ def test_a_token_logs_in_once_per_placement_and_only_for_its_user(node: MediaNod
     assert node.identify(Recorder(), 1, 10, "s10", placed.token) is None
 
 
-def test_user_limit_counts_others_and_moves_keep_the_connection(node: MediaNode) -> None:
-    place(node, 10, limit=1)
-    with pytest.raises(ChannelFullError):
-        place(node, 11, limit=1)
-    assert place(node, 10, limit=1).moved is False  # re-placing oneself is not "full"
+def test_moves_keep_a_live_connection_and_leaving_ends_it(node: MediaNode) -> None:
     first = place(node, 11, channel=8)
-    session = node.identify(Recorder(), 1, 11, "s11", first.token)
-    assert session is not None
-    assert place(node, 11, channel=9).moved is True  # a live connection just changes rooms
+    assert place(node, 11, channel=9).moved is False  # not connected yet: a fresh handshake
+    link = Recorder()
+    session = node.identify(link, 1, 11, "s11", first.token)
+    assert session is not None and session.channel_id == 9
+    assert place(node, 11, channel=8).moved is True  # a live connection just changes rooms
+    assert session.channel_id == 8
     assert node.leave(1, 11) is True and node.leave(1, 11) is False
+    assert link.closed == [Close.DISCONNECTED]
 
 
 def test_replay_buffer_answers_what_it_still_holds() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -50,15 +51,19 @@ async def listen(
     received: dict[int, bytearray] = {}
     speaker_left = asyncio.Event()
 
+    ssrcs: set[int] = set()
+
     def on_audio(user: discord.abc.User | None, data: voice_recv.VoiceData) -> None:
         if user is not None and data.pcm:
+            ssrcs.add(data.packet.ssrc)
             received.setdefault(user.id, bytearray()).extend(data.pcm)
 
     vc = await channel.connect(cls=voice_recv.VoiceRecvClient)
 
     @client.event
-    async def on_voice_member_disconnect(member: discord.Member, _ssrc: int | None) -> None:
-        if member is not None and member.id in received:
+    async def on_voice_member_disconnect(_member: discord.Member | None, ssrc: int | None) -> None:
+        # By SSRC: the member may have left discord.py's cache with their voice state.
+        if ssrc in ssrcs:
             speaker_left.set()
 
     vc.listen(voice_recv.BasicSink(on_audio))
@@ -89,5 +94,8 @@ async def main(action: str, base: str, token: str, channel_id: int, path: Path) 
 
 
 if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     action, base, token, channel, path = sys.argv[1:6]
     asyncio.run(main(action, base, token, int(channel), Path(path)))

@@ -21,7 +21,8 @@ SERVICE = "spectrus.media.v1.Media"
 
 @dataclass(frozen=True)
 class Place:
-    """Put a user in a voice room (join or move); the answer is a ``Placed``."""
+    """Put a user in a voice room (join or move); the answer is a ``Placed``. The
+    domain has already checked the join (permissions, the channel's user limit)."""
 
     guild_id: int
     channel_id: int
@@ -31,8 +32,6 @@ class Place:
     deaf: bool
     self_mute: bool
     self_deaf: bool
-    user_limit: int
-    may_exceed_limit: bool  # MOVE_MEMBERS lets one join a full channel, as on Discord
     may_speak: bool  # without SPEAK one's packets are dropped (suppressed)
 
 

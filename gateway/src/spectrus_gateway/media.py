@@ -18,14 +18,8 @@ class MediaNodes:
         self.addresses = addresses
         self._channels: dict[str, grpc.aio.Channel] = {}
 
-    async def place(self, request: voice.Place) -> voice.Placed | None:
-        """None if the channel is full (the join is ignored, as Discord does)."""
-        try:
-            placed: voice.Placed = await self._call(request.guild_id, "Place", request)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
-                return None
-            raise
+    async def place(self, request: voice.Place) -> voice.Placed:
+        placed: voice.Placed = await self._call(request.guild_id, "Place", request)
         return placed
 
     async def flags(self, request: voice.Flags) -> bool:

@@ -1,6 +1,6 @@
-"""Presence and voice states: shared, ephemeral state of who is online and in which voice
-channel, kept per connection so that several connections (and processes) of one user
-combine correctly.
+"""Presence: shared, ephemeral state of who is online, kept per connection so that several
+connections (and processes) of one user combine correctly. (Voice states are domain
+state, in PostgreSQL: ``spectrus_domain.actions.voice``.)
 
 A user's presence is the one set most recently by any of their live connections
 (``invisible`` looks ``offline`` to others). Connections that vanish without a goodbye
@@ -69,20 +69,11 @@ class PresenceStore(Protocol):
         """Drop expired connections; return users left with none."""
         ...
 
-    async def voice_set(
-        self, guild_id: int, user_id: int, state: dict[str, Any] | None
-    ) -> None: ...
-
-    async def voice_states(self, guild_id: int) -> list[dict[str, Any]]: ...
-
-    async def voice_guilds(self, user_id: int) -> list[int]: ...
-
 
 class MemoryPresenceStore:
     def __init__(self, clock: Any = time.monotonic) -> None:
         self._clock = clock
         self._connections: dict[int, dict[str, tuple[Presence, float]]] = {}
-        self._voice: dict[int, dict[int, dict[str, Any]]] = {}
 
     async def set(self, user_id: int, conn_id: str, presence: Presence) -> Presence:
         self._connections.setdefault(user_id, {})[conn_id] = (
@@ -121,16 +112,3 @@ class MemoryPresenceStore:
                 del self._connections[user_id]
                 emptied.append(user_id)
         return emptied
-
-    async def voice_set(self, guild_id: int, user_id: int, state: dict[str, Any] | None) -> None:
-        states = self._voice.setdefault(guild_id, {})
-        if state is None:
-            states.pop(user_id, None)
-        else:
-            states[user_id] = state
-
-    async def voice_states(self, guild_id: int) -> list[dict[str, Any]]:
-        return list(self._voice.get(guild_id, {}).values())
-
-    async def voice_guilds(self, user_id: int) -> list[int]:
-        return [g for g, states in self._voice.items() if user_id in states]

@@ -266,21 +266,3 @@ class RedisPresenceStore:
             if left == 0:
                 emptied.append(int(user))
         return emptied
-
-    async def voice_set(self, guild_id: int, user_id: int, state: dict[str, Any] | None) -> None:
-        voice, mine = f"spectrus:v:{{{guild_id}}}", f"spectrus:vu:{{{user_id}}}"
-        if state is None:
-            await self.topology.call(voice, "HDEL", voice, user_id)
-            await self.topology.call(mine, "SREM", mine, guild_id)
-        else:
-            await self.topology.call(voice, "HSET", voice, user_id, orjson.dumps(state))
-            await self.topology.call(mine, "SADD", mine, guild_id)
-
-    async def voice_states(self, guild_id: int) -> list[dict[str, Any]]:
-        voice = f"spectrus:v:{{{guild_id}}}"
-        states = await self.topology.call(voice, "HGETALL", voice)
-        return [orjson.loads(v) for v in (states or {}).values()]
-
-    async def voice_guilds(self, user_id: int) -> list[int]:
-        mine = f"spectrus:vu:{{{user_id}}}"
-        return [int(g) for g in await self.topology.call(mine, "SMEMBERS", mine) or []]

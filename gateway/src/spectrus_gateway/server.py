@@ -23,12 +23,12 @@ from starlette.types import Receive, Scope
 from starlette.types import Send as Send_
 
 from spectrus_domain import queries, voice
+from spectrus_domain.access import Actor
 from spectrus_domain.actions import auth
+from spectrus_domain.actions import voice as voice_actions
 from spectrus_domain.bus import Bus, BusEvent
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError
-from spectrus_domain.permissions import Permission
-from spectrus_domain.shapes import CHANNEL_VOICE
 from spectrus_gateway import snapshots
 from spectrus_gateway.hub import Delivery, Hub, new_owner
 from spectrus_gateway.media import MediaNodes
@@ -176,81 +176,42 @@ class Gateway:
             await self.leave_voice(user_id)
 
     async def leave_voice(self, user_id: int) -> None:
-        for guild_id in await self.presence.voice_guilds(user_id):
+        """The user went offline: out of voice everywhere."""
+        for guild_id in await voice_actions.guilds_of(self.ctx.db.pool, user_id):
             await self.disconnect_voice(guild_id, user_id)
 
     async def disconnect_voice(self, guild_id: int, user_id: int) -> None:
+        # Audio stops (and the room hears CLIENT_DISCONNECT) before the guild is told.
         if self.media is not None:
             await self.media.leave(guild_id, user_id)
-        await self.presence.voice_set(guild_id, user_id, None)
-        await self.publish_voice(guild_id, user_id, None)
+        await voice_actions.disconnect(self.ctx, guild_id, user_id)
 
     def _voice_follows(self, ev: BusEvent) -> None:
-        """Member and channel changes that reach into voice: server mute and deafen, a
-        member leaving or banned, a voice channel deleted. The process holding the voice
-        state's gateway session acts, so exactly one does."""
-        if ev.guild_id is None or ev.event not in _VOICE_FOLLOWS:
+        """Voice state changes reach the media node through the process holding the
+        state's gateway session: it places, moves, mutes or removes the user there.
+        Permission changes make that process re-derive its users' states."""
+        if ev.guild_id is None:
             return
-        mine = {s.session_id for s in self.live if s.session_id}
-        if mine:
-            self.spawn(self._voice_follow(ev, mine))
+        if ev.event == "VOICE_STATE_UPDATE":
+            for session in self.live:
+                if session.session_id and session.session_id == ev.data.get("session_id"):
+                    self.spawn(session.follow_voice(ev.guild_id, ev.data))
+        elif ev.event in _PERMISSION_EVENTS:
+            for session in self.live:
+                if ev.guild_id in session.voice:
+                    self.spawn(voice_actions.refresh(self.ctx, ev.guild_id, session.user_id))
 
-    async def _voice_follow(self, ev: BusEvent, mine: set[str]) -> None:
-        """Re-derive each voice state held here from the guild as it now is: the member's
-        server mute and deafen, SPEAK (without it one is suppressed: heard by nobody), and
-        VIEW_CHANNEL with CONNECT, without which (or without the channel) one is out."""
-        guild_id = ev.guild_id
-        assert guild_id is not None
-        stream = self.hub.streams.get(guild_id)
-        view = stream.view if stream is not None else None
-        for state in await self.presence.voice_states(guild_id):
-            if state["session_id"] not in mine or state["channel_id"] is None:
-                continue
-            user_id, channel_id = int(state["user_id"]), int(state["channel_id"])
-            bits = 0
-            if view is not None and view.is_member(user_id) and channel_id in view.channels:
-                bits = view.channel_permissions(user_id, channel_id)
-            if not bits & Permission.VIEW_CHANNEL or not bits & Permission.CONNECT:
-                await self.disconnect_voice(guild_id, user_id)
-                continue
-            member = state["member"]
-            if ev.event == "GUILD_MEMBER_UPDATE" and ev.data["user"]["id"] == state["user_id"]:
-                member = ev.data
-            changed = {
-                **state,
-                "member": member,
-                "mute": member["mute"],
-                "deaf": member["deaf"],
-                "suppress": not bits & Permission.SPEAK,
-            }
-            if changed != state:
-                if self.media is not None:
-                    await self.media.flags(voice_flags(guild_id, user_id, changed))
-                await self.presence.voice_set(guild_id, user_id, changed)
-                await self.publish_voice(guild_id, user_id, changed)
-
-    async def publish_voice(
-        self, guild_id: int, user_id: int, state: dict[str, Any] | None
-    ) -> None:
-        data = state or {
-            "guild_id": str(guild_id),
-            "channel_id": None,
-            "user_id": str(user_id),
-            "session_id": "",
-            "deaf": False,
-            "mute": False,
-            "self_deaf": False,
-            "self_mute": False,
-            "self_video": False,
-            "suppress": False,
-            "request_to_speak_timestamp": None,
-        }
-        if "member" not in data:
-            with contextlib.suppress(DomainError):
-                data = {**data, "member": await queries.member(self.ctx.db.pool, guild_id, user_id)}
-        await self.bus.publish(
-            [BusEvent(guild_id, None, 0, "VOICE_STATE_UPDATE", data, guild_id=guild_id)]
-        )
+    async def _clear_ghost_voice(self) -> None:
+        """Voice states of users with no connection anywhere: left by a process that died
+        with its presences, or by a restart of a one-process instance."""
+        in_voice = [
+            r["user_id"]
+            for r in await self.ctx.db.fetch("SELECT DISTINCT user_id FROM voice_states")
+        ]
+        online = await self.presence.get(in_voice) if in_voice else {}
+        for user_id in in_voice:
+            if user_id not in online:
+                await self.leave_voice(user_id)
 
     async def _maintain(self) -> None:
         """Keep this process's presences alive and clear those of dead processes."""
@@ -264,31 +225,18 @@ class Gateway:
                 for user_id in await self.presence.sweep():
                     await self.publish_presence(user_id, OFFLINE)
                     await self.leave_voice(user_id)
+                await self._clear_ghost_voice()
             except Exception:
                 log.exception("gateway maintenance failed")
 
 
-_VOICE_FOLLOWS = {
+# What can change one's permissions in a voice channel (SPEAK, CONNECT, VIEW_CHANNEL).
+_PERMISSION_EVENTS = {
     "GUILD_MEMBER_UPDATE",
-    "GUILD_MEMBER_REMOVE",
-    "GUILD_BAN_ADD",
     "CHANNEL_UPDATE",
-    "CHANNEL_DELETE",
     "GUILD_ROLE_UPDATE",
     "GUILD_ROLE_DELETE",
 }
-
-
-def voice_flags(guild_id: int, user_id: int, state: dict[str, Any]) -> voice.Flags:
-    return voice.Flags(
-        guild_id,
-        user_id,
-        state["mute"],
-        state["deaf"],
-        state["self_mute"],
-        state["self_deaf"],
-        may_speak=not state["suppress"],
-    )
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
@@ -314,6 +262,7 @@ class Session:
         self.intents = 0
         self.large_threshold = 50
         self.cursors: dict[int, int] = {}
+        self.voice: dict[int, int] = {}  # guild -> voice channel this session placed us in
         self.attached = False
         self.disconnected = False
         self.presence = Presence("online")
@@ -552,10 +501,10 @@ class Session:
         await self._set_presence(presence)
 
     async def _decorate(self, guilds: list[dict[str, Any]]) -> None:
-        """Presences and voice states, which live outside PostgreSQL."""
+        """Voice states, and presences (which live outside PostgreSQL)."""
         for guild in guilds:
             guild_id = int(guild["id"])
-            guild["voice_states"] = await self.gateway.presence.voice_states(guild_id)
+            guild["voice_states"] = await voice_actions.states(self.ctx.db.pool, guild_id)
             if not self.bot or self.intents & Intent.GUILD_PRESENCES:
                 ids = [int(m["user"]["id"]) for m in guild["members"]]
                 online = await self.gateway.presence.get(ids)
@@ -757,75 +706,81 @@ class Session:
             await self.gateway.publish_presence(self.user_id, combined)
 
     async def _update_voice(self, request: UpdateVoiceState) -> None:
-        stream = self.gateway.hub.streams.get(request.guild_id)
-        view = stream.view if stream is not None else None
-        if view is None or not view.is_member(self.user_id):
-            return
+        """Op 4. A join the member may not make (no CONNECT, a full channel) is ignored,
+        as Discord does."""
+        guild_id = request.guild_id
         if request.channel_id is None:
-            await self.gateway.disconnect_voice(request.guild_id, self.user_id)
+            self.voice.pop(guild_id, None)
+            await self.gateway.disconnect_voice(guild_id, self.user_id)
             return
-        channel = view.channels.get(request.channel_id)
-        bits = view.channel_permissions(self.user_id, request.channel_id)
-        if channel is None or channel[0] != CHANNEL_VOICE or not bits & Permission.CONNECT:
-            return  # Discord ignores a join the member may not make
-        limit = await self.ctx.db.fetchval(
-            "SELECT user_limit FROM channels WHERE id = $1", request.channel_id
-        )
-        may_exceed = bool(bits & Permission.MOVE_MEMBERS)
-        member = await queries.member(self.ctx.db.pool, request.guild_id, self.user_id)
-        placed = None
-        if self.gateway.media is not None:
-            # The media node owns the room's occupancy, so it checks the user limit.
-            placed = await self.gateway.media.place(
-                voice.Place(
-                    request.guild_id,
-                    request.channel_id,
+        previous = self.voice.get(guild_id)
+        # Recorded first: the state's own event may come back before the join returns.
+        self.voice[guild_id] = request.channel_id
+        try:
+            state = await voice_actions.join(
+                self.ctx,
+                Actor(self.user_id, self.bot),
+                guild_id,
+                request.channel_id,
+                self.session_id,
+                self_mute=request.self_mute,
+                self_deaf=request.self_deaf,
+            )
+        except DomainError:
+            if previous is None:
+                self.voice.pop(guild_id, None)
+            else:
+                self.voice[guild_id] = previous
+            return
+        await self._place(guild_id, state)
+
+    async def follow_voice(self, guild_id: int, state: dict[str, Any]) -> None:
+        """A change to this session's voice state, in stream order, whoever made it."""
+        media = self.gateway.media
+        if state["channel_id"] is None:
+            if self.voice.pop(guild_id, None) is not None and media is not None:
+                await media.leave(guild_id, self.user_id)
+            return
+        channel_id = int(state["channel_id"])
+        if self.voice.get(guild_id) != channel_id:  # a moderator moved us
+            self.voice[guild_id] = channel_id
+            await self._place(guild_id, state)
+        elif media is not None:
+            await media.flags(
+                voice.Flags(
+                    guild_id,
                     self.user_id,
-                    self.session_id,
-                    member["mute"],
-                    member["deaf"],
-                    request.self_mute,
-                    request.self_deaf,
-                    limit or 0,
-                    may_exceed,
-                    may_speak=bool(bits & Permission.SPEAK),
+                    state["mute"],
+                    state["deaf"],
+                    state["self_mute"],
+                    state["self_deaf"],
+                    may_speak=not state["suppress"],
                 )
             )
-            if placed is None:
-                return
-        else:
-            occupants = [
-                s
-                for s in await self.gateway.presence.voice_states(request.guild_id)
-                if s["channel_id"] == str(request.channel_id) and s["user_id"] != str(self.user_id)
-            ]
-            if limit and len(occupants) >= limit and not may_exceed:
-                return
-        state = {
-            "guild_id": str(request.guild_id),
-            "channel_id": str(request.channel_id),
-            "user_id": str(self.user_id),
-            "member": member,
-            "session_id": self.session_id,
-            "deaf": member["deaf"],
-            "mute": member["mute"],
-            "self_deaf": request.self_deaf,
-            "self_mute": request.self_mute,
-            "self_video": False,
-            "self_stream": False,
-            "suppress": not bits & Permission.SPEAK,
-            "request_to_speak_timestamp": None,
-        }
-        await self.gateway.presence.voice_set(request.guild_id, self.user_id, state)
-        await self.gateway.publish_voice(request.guild_id, self.user_id, state)
-        if placed is not None and not placed.moved:
-            data = {
-                "token": placed.token,
-                "guild_id": str(request.guild_id),
-                "endpoint": placed.endpoint,
-            }
-            entry = "i:" + orjson.dumps({"t": "VOICE_SERVER_UPDATE", "d": data}).decode()
-            await self.gateway.hub.send(self, [Delivery(entry, "VOICE_SERVER_UPDATE", data)])
+
+    async def _place(self, guild_id: int, state: dict[str, Any]) -> None:
+        """Put the user in the state's room on the guild's media node; a first placement
+        answers with VOICE_SERVER_UPDATE (a live connection just changes rooms)."""
+        if self.gateway.media is None:
+            return
+        placed = await self.gateway.media.place(
+            voice.Place(
+                guild_id,
+                int(state["channel_id"]),
+                self.user_id,
+                self.session_id,
+                state["mute"],
+                state["deaf"],
+                state["self_mute"],
+                state["self_deaf"],
+                may_speak=not state["suppress"],
+            )
+        )
+        if placed.moved:
+            return
+        data = {"token": placed.token, "guild_id": str(guild_id), "endpoint": placed.endpoint}
+        entry = "i:" + orjson.dumps({"t": "VOICE_SERVER_UPDATE", "d": data}).decode()
+        await self.gateway.hub.send(self, [Delivery(entry, "VOICE_SERVER_UPDATE", data)])
 
 
 def _initial_presence(raw: dict[str, Any] | None) -> Presence:

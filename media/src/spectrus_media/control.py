@@ -9,18 +9,14 @@ from typing import Any
 import grpc
 
 from spectrus_domain import voice
-from spectrus_media.node import ChannelFullError, MediaNode
+from spectrus_media.node import MediaNode
 
 
 def _handlers(
     node: MediaNode,
 ) -> dict[str, Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]]:
-    async def place(req: voice.Place, context: grpc.aio.ServicerContext[Any, Any]) -> voice.Placed:
-        try:
-            return node.place(req)
-        except ChannelFullError:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "the voice channel is full")
-            raise  # abort raises; this line only satisfies the type checker
+    async def place(req: voice.Place, _context: grpc.aio.ServicerContext[Any, Any]) -> voice.Placed:
+        return node.place(req)
 
     async def flags(req: voice.Flags, _context: grpc.aio.ServicerContext[Any, Any]) -> voice.Done:
         return voice.Done(node.set_flags(req))

@@ -51,10 +51,6 @@ class Link(Protocol):
     def close(self, code: Close) -> None: ...
 
 
-class ChannelFullError(Exception):
-    pass
-
-
 @dataclass
 class VoiceSession:
     guild_id: int
@@ -104,10 +100,6 @@ class MediaNode:
     # --- control (from the gateway, over gRPC) -------------------------------------------
 
     def place(self, req: voice.Place) -> voice.Placed:
-        if req.user_limit and not req.may_exceed_limit:
-            present = sum(1 for s in self.occupants(req.channel_id) if s.user_id != req.user_id)
-            if present >= req.user_limit:
-                raise ChannelFullError(req.channel_id)
         flags = voice.Flags(
             req.guild_id,
             req.user_id,

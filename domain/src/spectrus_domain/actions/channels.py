@@ -14,6 +14,7 @@ from spectrus_domain.access import (
     channel_access,
     guild_access,
 )
+from spectrus_domain.actions import voice
 from spectrus_domain.actions.dms import leave_private_channel
 from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
@@ -337,6 +338,7 @@ async def delete_channel(
             r["id"]
             for r in await conn.fetch("SELECT id FROM channels WHERE parent_id = $1", channel_id)
         ]
+        await voice.drop_channel(conn, guild.guild_id, channel_id)
         await conn.execute("DELETE FROM channels WHERE id = $1", channel_id)
         await events.emit_guild(conn, guild.guild_id, "CHANNEL_DELETE", data, channel_id=channel_id)
         for child in children:  # now orphans, as on Discord

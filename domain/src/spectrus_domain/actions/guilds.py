@@ -7,6 +7,7 @@ from typing import Any
 
 from spectrus_domain import audit, events, limits, queries, shapes
 from spectrus_domain.access import Actor, guild_access
+from spectrus_domain.actions import voice
 from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error, invalid_form
@@ -62,6 +63,7 @@ async def remove_member(ctx: Context, conn: Connection, guild_id: int, user_id: 
     user_row = await conn.fetchrow(
         f"SELECT {shapes.USER_COLUMNS} FROM users u WHERE u.id = $1", user_id
     )
+    await voice.drop(conn, guild_id, user_id)
     deleted = await conn.fetchval(
         "DELETE FROM members WHERE guild_id = $1 AND user_id = $2 RETURNING true", guild_id, user_id
     )

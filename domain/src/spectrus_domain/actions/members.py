@@ -16,6 +16,7 @@ from spectrus_domain.access import (
     require_member_manageable,
     role_rank,
 )
+from spectrus_domain.actions import voice
 from spectrus_domain.actions.guilds import remove_member
 from spectrus_domain.actions.messages import delete_rows
 from spectrus_domain.audit import AuditAction
@@ -98,9 +99,8 @@ async def modify_member(
                 if until <= now:
                     until = None
             updates["communication_disabled_until"] = until
-        if changes.get("channel_id") is not None:
-            # Voice arrives with the media service; until then nobody is connected.
-            raise DomainError(Error.NOT_IN_VOICE)
+        if "channel_id" in changes:
+            await voice.moderate(conn, ctx, actor, guild_id, user_id, changes["channel_id"], reason)
         if updates:
             after = await update(
                 conn, "members", {"guild_id": guild_id, "user_id": user_id}, updates
@@ -126,7 +126,10 @@ async def modify_member(
                 ctx, conn, guild, actor, user_id, set(changes["roles"]), reason
             )
         if updates or roles_changed:
-            return await _emit_member_update(conn, guild_id, user_id)
+            member = await _emit_member_update(conn, guild_id, user_id)
+            if "mute" in updates or "deaf" in updates:
+                await voice.announce(conn, guild_id, user_id)
+            return member
         return await queries.member(conn, guild_id, user_id)
 
     return await ctx.db.write(body)
