@@ -110,7 +110,9 @@ def spectrus(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
 
 class ServiceProcess:
-    """``spectrus api`` or ``spectrus gateway`` as its own process, as Kubernetes runs them."""
+    """``spectrus api``, ``gateway`` or ``media`` as its own process, as Kubernetes runs
+    them. A media process gets its own free voice and control ports (``voice_port``,
+    ``control``) and a data dir for its certificate."""
 
     def __init__(
         self,
@@ -128,9 +130,18 @@ class ServiceProcess:
         self.ws = f"ws://127.0.0.1:{self.port}/gateway"
         self.log = data_dir / f"{service}-{self.port}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.voice_port = free_port()
+        self.control = f"127.0.0.1:{free_port()}"
+        self.data_dir = data_dir / f"{service}-{self.port}"
         self.args = [
             str(ROOT / ".venv/bin/spectrus"),
             service,
+            "--data-dir",
+            str(self.data_dir),
+            "--voice-port",
+            str(self.voice_port),
+            "--media-control-port",
+            self.control.rsplit(":", 1)[1],
             "--port",
             str(self.port),
             "--database-url",
@@ -153,13 +164,18 @@ class ServiceProcess:
             self.proc = subprocess.Popen(
                 self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
-        probe = "/readyz" if self.service == "api" else "/healthz"
+        probe = {
+            "api": f"{self.base}/readyz",
+            "gateway": f"{self.base}/healthz",
+            # Its certificate is made as it starts: readiness, not trust, is asked here.
+            "media": f"https://127.0.0.1:{self.voice_port}/healthz",
+        }[self.service]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.service} exited: {self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(self.base + probe, timeout=1).status_code == 200:
+                if httpx.get(probe, timeout=1, verify=False).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -186,7 +202,13 @@ def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     made: list[ServiceProcess] = []
 
     def make(
-        service: str, database_url: str, redis_urls: list[str], *, cluster: bool, node_id: int
+        service: str,
+        database_url: str,
+        redis_urls: list[str],
+        *,
+        cluster: bool,
+        node_id: int,
+        extra: tuple[str, ...] = (),
     ) -> ServiceProcess:
         process = ServiceProcess(
             service,
@@ -196,6 +218,7 @@ def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
             cluster=cluster,
             node_id=node_id,
         )
+        process.args.extend(extra)
         made.append(process)
         return process
 

@@ -56,8 +56,8 @@ class _Link:
 
 
 class VoiceGateway:
-    """ASGI callable serving the voice WebSocket at any path (clients dial ``/?v=8``) and,
-    with a bridge, browsers' WebRTC offers at ``POST /webrtc``."""
+    """ASGI callable serving the voice WebSocket at any path (clients dial ``/?v=8``),
+    ``GET /healthz`` and, with a bridge, browsers' WebRTC offers at ``POST /webrtc``."""
 
     def __init__(self, node: MediaNode, bridge: WebRtcBridge | None = None) -> None:
         self.node = node
@@ -114,6 +114,9 @@ class VoiceGateway:
             (b"access-control-allow-methods", b"POST"),
             (b"access-control-allow-headers", b"content-type"),
         ]
+        if scope["path"] == "/healthz" and scope["method"] == "GET":
+            await _respond(send, 200, {"status": "ok"}, cors)
+            return
         if scope["path"] != "/webrtc" or self.bridge is None:
             await _respond(send, 404, {"message": "voice WebSocket only"}, cors)
             return

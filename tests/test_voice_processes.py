@@ -1,0 +1,71 @@
+"""Voice as Kubernetes runs it: ``spectrus api``, ``spectrus gateway`` and ``spectrus media``
+as separate processes over Redis and PostgreSQL. The gateway, told where the media node's
+control service is (``--media-nodes``), places a joining member there, and the member's
+voice login on the media process succeeds with the token the gateway handed out."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+
+from spectrus_gateway.client import GatewayClient
+
+pytestmark = pytest.mark.slow
+
+
+async def test_a_gateway_places_voice_on_a_media_process(
+    dsn: str, redis_shards: Any, services: Any
+) -> None:
+    redis = [s.url for s in redis_shards]
+    media = services("media", dsn, redis, cluster=False, node_id=3)
+    media.start()
+    api = services("api", dsn, redis, cluster=False, node_id=1)
+    gateway = services(
+        "gateway", dsn, redis, cluster=False, node_id=2, extra=("--media-nodes", media.control)
+    )
+    api.start()
+    gateway.start()
+
+    async with httpx.AsyncClient(base_url=f"{api.base}/api/v10", timeout=30) as http:
+        register = {"username": "speaker", "password": "correct horse battery"}
+        token = (await http.post("/auth/register", json=register)).json()["token"]
+        auth = {"Authorization": token}
+        guild = (await http.post("/guilds", headers=auth, json={"name": "Den"})).json()
+        channel = (
+            await http.post(
+                f"/guilds/{guild['id']}/channels", headers=auth, json={"name": "Talk", "type": 2}
+            )
+        ).json()
+
+    client = GatewayClient(gateway.ws, token)
+    ready = await client.identify()
+    user_id = ready.data["user"]["id"]
+    voice_state = {
+        "guild_id": guild["id"],
+        "channel_id": channel["id"],
+        "self_mute": False,
+        "self_deaf": False,
+    }
+    await client.send_json({"op": 4, "d": voice_state})
+    server = (await client.next_dispatch("VOICE_SERVER_UPDATE")).data
+    assert server["endpoint"] == f"127.0.0.1:{media.voice_port}"
+    state = (await client.next_dispatch("VOICE_STATE_UPDATE")).data
+    assert state["channel_id"] == channel["id"] and state["session_id"] == client.session_id
+
+    trust = ssl.create_default_context(cafile=str(media.data_dir / "voice" / "ca.crt"))
+    async with connect(f"wss://{server['endpoint']}/?v=8", ssl=trust) as ws:
+        identify = {
+            "server_id": guild["id"],
+            "user_id": user_id,
+            "session_id": client.session_id,
+            "token": server["token"],
+        }
+        await ws.send(orjson.dumps({"op": 0, "d": identify}).decode())
+        ops = [orjson.loads(await ws.recv())["op"] for _ in range(2)]
+        assert ops == [8, 2]  # HELLO, READY
+    await client.close()
