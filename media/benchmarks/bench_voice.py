@@ -8,8 +8,9 @@ over the 20 ms period, every listener decrypting with its own key.
 - ``small-rooms``: many rooms of five, two speakers and three listeners each (rooms stepped up).
 
 For each server, workload and CPU configuration the load is stepped up until loss exceeds
-0.1% or the server's CPU reaches about 100% of its cores; the highest passing step is its
-capacity. Per step it reports server CPU time per forwarded packet (utime+stime of the whole
+0.1% or the server's CPU (or its busiest thread) reaches about 100%; the highest passing step
+is its capacity. Each step aims at the load the previous step's CPU cost predicts for a
+saturated server, and the first failure is bisected once. Per step it reports server CPU time per forwarded packet (utime+stime of the whole
 server process over exactly the measured window), forwarded packets per second, loss, and
 p99 latency (send to kernel arrival at the listener's socket, so the generator's own queueing
 is not counted), and per workload the Spectrus/Mumble ratio.
@@ -20,11 +21,14 @@ Configurations:
 - ``2-core``: nothing pinned, Spectrus with ``threads=2``; the generator (two threads) shares
   both cores with the server, so its CPU use is reported next to the result.
 
-murmurd is Debian's ``mumble-server`` (1.3.4), started on loopback on free ports with a
-temporary ini and database; it is installed with apt-get if missing. The Spectrus router is
-``spectrus_media_native.VoiceRouter`` in a child process of the project's virtualenv Python
-(this file, run with ``--serve-spectrus``), with the sessions created before the generator
-starts.
+murmurd is Debian's ``mumble-server`` (1.3.4), started on loopback on a free port with a
+temporary ini and database, fresh for every step; it is installed with apt-get if missing.
+The Spectrus router is ``spectrus_media_native.VoiceRouter`` in a child process of the
+project's virtualenv Python (this file, run with ``--serve-spectrus``), also fresh per step,
+with its sessions created before the generator starts. Every simulated client has its own
+127/8 source address. Servers and generator run SCHED_FIFO (``--no-rt``: nice -15) so
+other work on the machine does not take their cores; steps that still look disturbed are
+measured again (see ``measure`` in ``find_capacity``).
 
 Keepalives: real Mumble clients send a TCP and a UDP ping every 5 s, Discord clients an
 8-byte UDP keepalive. They cost the servers CPU that is not voice forwarding (murmurd's TCP
@@ -33,8 +37,9 @@ by default to compare the voice paths alone; ``--keepalives`` sends them every 5
 
 Run::
 
-    python media/benchmarks/bench_voice.py            # a few minutes
-    python media/benchmarks/bench_voice.py --quick    # short steps, for a smoke run
+    python media/benchmarks/bench_voice.py            # 10-20 minutes (murmurd's setup of
+                                                      # thousands of users dominates)
+    python media/benchmarks/bench_voice.py --quick    # short steps, fewer of them
 
 The table is printed as markdown and written with every raw measurement to
 ``bench-results/voice-<time>.json``.
@@ -132,14 +137,18 @@ CONFIGS = {
 # Other work on this machine (builds, test suites) competes for the same two cores and showed
 # up as loss at a server's socket and as latency spikes. Servers and generator therefore run
 # SCHED_FIFO (the kernel's RT throttling still leaves 5% of each core to everything else), or
-# with --no-rt at a high niceness. Both servers get the same treatment.
-RT_PRIORITY = 20
+# with --no-rt at a high niceness. Both servers get the same treatment. The server outranks
+# the generator: unpinned, equal FIFO priorities made a server thread wait behind a
+# generator thread that does not yield (FIFO does not time-slice), which cost murmurd loss
+# at 70% CPU; now the generator gets what the server leaves, as remote clients would.
+SERVER_RT_PRIORITY = 30
+GENERATOR_RT_PRIORITY = 20
 NICE = -15
 
 
-def launch_prefix(cpus: tuple[int, ...] | None, rt: bool) -> list[str]:
+def launch_prefix(cpus: tuple[int, ...] | None, rt: bool, priority: int) -> list[str]:
     """Scheduling (``chrt``/``nice``) and, when pinned, ``taskset`` in front of a command."""
-    sched = ["chrt", "-f", str(RT_PRIORITY)] if rt else ["nice", "-n", str(NICE)]
+    sched = ["chrt", "-f", str(priority)] if rt else ["nice", "-n", str(NICE)]
     pin = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
     return [*sched, *pin]
 
@@ -265,7 +274,7 @@ class Murmur:
         self._write_ini()
         self._log = (self.dir / "murmurd.log").open("ab")
         self.proc = subprocess.Popen(
-            [*launch_prefix(cpus, rt), *self._runuser("-fg")],
+            [*launch_prefix(cpus, rt, SERVER_RT_PRIORITY), *self._runuser("-fg")],
             cwd=self.dir,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -312,7 +321,7 @@ def spectrus_router(
     pid and process (write ``counters`` to its stdin to read the router's counters)."""
     proc = subprocess.Popen(
         [
-            *launch_prefix(config.server_cpus, rt),
+            *launch_prefix(config.server_cpus, rt, SERVER_RT_PRIORITY),
             str(VENV_PYTHON),
             str(Path(__file__).resolve()),
             "--serve-spectrus",
@@ -417,6 +426,7 @@ class Step:
     # Share of the window the server's and the generator's busiest threads sat runnable
     # waiting for a CPU: other work taking their cores (or, unpinned, each other).
     contention: float
+    rt: bool
     passed: bool
     saturated: bool
     generator_bound: bool
@@ -450,7 +460,7 @@ def voicegen_common(opts: Options, config: Config, server_pid: int) -> list[str]
 
 
 def run_voicegen(args: list[str], config: Config, rt: bool, timeout: float) -> dict[str, Any]:
-    cmd = [*launch_prefix(config.generator_cpus, rt), str(VOICEGEN), *args]
+    cmd = [*launch_prefix(config.generator_cpus, rt, GENERATOR_RT_PRIORITY), str(VOICEGEN), *args]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"voicegen failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
@@ -458,7 +468,9 @@ def run_voicegen(args: list[str], config: Config, rt: bool, timeout: float) -> d
     return result
 
 
-def to_step(server: str, w: Workload, load: int, config: Config, raw: dict[str, Any]) -> Step:
+def to_step(
+    server: str, w: Workload, load: int, config: Config, rt: bool, raw: dict[str, Any]
+) -> Step:
     util = float(raw.get("server_cpu_util") or 0.0)
     gen_util = float(raw["generator_cpu_util"])
     threads = raw.get("server_thread_shares") or [[0.0, 0.0]]
@@ -494,6 +506,7 @@ def to_step(server: str, w: Workload, load: int, config: Config, raw: dict[str, 
         generator_us_per_packet=float(raw["generator_us_per_packet"]),
         foreign_cpu=foreign,
         contention=contention,
+        rt=rt,
         passed=loss < LOSS_LIMIT,
         # A single-threaded stage cannot use more than one core.
         saturated=util >= SATURATED * config.cores or busiest >= SATURATED,
@@ -544,7 +557,7 @@ def mumble_step(murmur: Murmur, w: Workload, load: int, config: Config, opts: Op
     finally:
         murmur.stop()
     check_delivery(raw)
-    return to_step("mumble", w, load, config, raw)
+    return to_step("mumble", w, load, config, opts.rt, raw)
 
 
 def spectrus_step(w: Workload, load: int, config: Config, opts: Options) -> Step:
@@ -566,7 +579,7 @@ def spectrus_step(w: Workload, load: int, config: Config, opts: Options) -> Step
             raw = run_voicegen(args, config, opts.rt, timeout=600)
             raw["router_counters"] = router_counters(proc)
     check_delivery(raw)
-    return to_step("spectrus", w, load, config, raw)
+    return to_step("spectrus", w, load, config, opts.rt, raw)
 
 
 def step_runner(
@@ -584,8 +597,9 @@ def step_runner(
 
 
 def is_noisy(s: Step) -> bool:
-    # Unpinned, server and generator compete for the cores by design.
-    return CONFIGS[s.config].server_cpus is not None and s.contention > NOISY
+    # Unpinned, server and generator compete for the cores by design; under SCHED_FIFO other
+    # work cannot take their cores, and what waiting remains is their own threads queueing.
+    return not s.rt and CONFIGS[s.config].server_cpus is not None and s.contention > NOISY
 
 
 def describe(s: Step) -> str:
@@ -617,9 +631,8 @@ def find_capacity(
         s = run(x)
         print("  " + describe(s), file=sys.stderr, flush=True)
         cores = CONFIGS[s.config].cores
-        if is_noisy(s) and not opts.rt:
-            # Someone else's work shared the cores: measure once more. (SCHED_FIFO servers
-            # preempt such work; their remaining waits are their own threads queueing.)
+        if is_noisy(s):
+            # Someone else's work shared the cores: measure once more.
             s = run(x)
             print("  (again) " + describe(s), file=sys.stderr, flush=True)
         elif not s.passed and max(s.server_cpu_util / cores, s.busiest_thread_util) < 0.8:
@@ -697,8 +710,10 @@ def capacity_note(s: Step, steps: list[Step]) -> str | None:
     if s.saturated:
         return None if not is_noisy(s) else f"{s.server}: other work shared the cores."
     if any(t.load > s.load and not t.passed for t in steps):
+        near = s.busiest_thread_util >= 0.9 or s.server_cpu_util >= 0.9 * CONFIGS[s.config].cores
+        where = "near its CPU limit" if near else "before its CPU saturated"
         return (
-            f"{s.server}: the next step lost >0.1% before its CPU saturated "
+            f"{s.server}: the next step lost >0.1% {where} "
             f"(best step at {s.server_cpu_util:.0%} CPU, busiest thread "
             f"{s.busiest_thread_util:.0%})."
         )
