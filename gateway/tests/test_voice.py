@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -106,7 +107,26 @@ async def voice_login(
             peer.close()
 
 
-async def _setup(stack: Any, limit: int = 0) -> tuple[dict[str, str], str, str]:
+@dataclass
+class Room:
+    """An owner's guild with a voice channel and a member who joined by invite."""
+
+    tokens: dict[str, str]
+    ids: dict[str, str]
+    guild_id: str
+    channel_id: str
+
+    async def online(self, stack: Any) -> tuple[GatewayClient, GatewayClient]:
+        """Gateway clients of the owner and the member."""
+        return await stack.client(self.tokens["owner"]), await stack.client(self.tokens["member"])
+
+    async def voice_channel(self, stack: Any, name: str) -> str:
+        path = f"/guilds/{self.guild_id}/channels"
+        body = {"name": name, "type": VOICE_CHANNEL}
+        return str((await stack.call(self.tokens["owner"], "POST", path, 201, json=body))["id"])
+
+
+async def _setup(stack: Any, limit: int = 0) -> Room:
     owner, member = await stack.register("owner"), await stack.register("member")
     guild = await stack.call(owner, "POST", "/guilds", 201, json={"name": "Voice"})
     channel = await stack.call(
@@ -118,7 +138,9 @@ async def _setup(stack: Any, limit: int = 0) -> tuple[dict[str, str], str, str]:
     )
     invite = await stack.call(owner, "POST", f"/channels/{channel['id']}/invites", 200, json={})
     await stack.call(member, "POST", f"/invites/{invite['code']}", 200)
-    return {"owner": owner, "member": member}, guild["id"], channel["id"]
+    tokens = {"owner": owner, "member": member}
+    ids = {k: (await stack.call(t, "GET", "/users/@me"))["id"] for k, t in tokens.items()}
+    return Room(tokens, ids, guild["id"], channel["id"])
 
 
 async def _frames_until(peer: VoicePeer, sender: VoicePeer, payload: bytes) -> Any:
@@ -135,11 +157,10 @@ async def _frames_until(peer: VoicePeer, sender: VoicePeer, payload: bytes) -> A
 
 async def test_two_members_talk_through_the_media_node(voice_stack) -> None:
     stack = voice_stack
-    tokens, guild_id, channel_id = await _setup(stack)
-    owner_gw = await stack.client(tokens["owner"])
-    member_gw = await stack.client(tokens["member"])
-    owner_id = (await stack.call(tokens["owner"], "GET", "/users/@me"))["id"]
-    member_id = (await stack.call(tokens["member"], "GET", "/users/@me"))["id"]
+    room = await _setup(stack)
+    tokens, guild_id, channel_id = room.tokens, room.guild_id, room.channel_id
+    owner_id, member_id = room.ids["owner"], room.ids["member"]
+    owner_gw, member_gw = await room.online(stack)
     async with (
         voice_login(stack, owner_gw, guild_id, channel_id, owner_id) as (
             owner_ws,
@@ -213,29 +234,23 @@ def _drain(peer: VoicePeer) -> list[Any]:
 
 async def test_a_bad_token_or_a_full_channel_gets_no_voice(voice_stack) -> None:
     stack = voice_stack
-    tokens, guild_id, channel_id = await _setup(stack, limit=1)
-    owner_gw = await stack.client(tokens["owner"])
-    member_gw = await stack.client(tokens["member"])
-    owner_id = (await stack.call(tokens["owner"], "GET", "/users/@me"))["id"]
+    room = await _setup(stack, limit=1)
+    guild_id, channel_id = room.guild_id, room.channel_id
+    owner_id = room.ids["owner"]
+    owner_gw, member_gw = await room.online(stack)
     trust = ssl.create_default_context(cafile=str(stack.media.ca_file))
     async with voice_login(stack, owner_gw, guild_id, channel_id, owner_id):
         # The channel holds one: the member's join is ignored, as Discord does. The join of
         # another channel right after shows the first produced nothing.
-        other = await stack.call(
-            tokens["owner"],
-            "POST",
-            f"/guilds/{guild_id}/channels",
-            201,
-            json={"name": "Annex", "type": VOICE_CHANNEL},
-        )
-        for target in (channel_id, other["id"]):
+        other = await room.voice_channel(stack, "Annex")
+        for target in (channel_id, other):
             await join(member_gw, guild_id, target)
         server = await member_gw.next_dispatch("VOICE_SERVER_UPDATE")
         assert server.data["token"]
         state = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
         while state.data["user_id"] == owner_id:
             state = await owner_gw.next_dispatch("VOICE_STATE_UPDATE")
-        assert state.data["channel_id"] == other["id"]
+        assert state.data["channel_id"] == other
 
         # A forged token is refused with 4004 and learns nothing.
         async with connect(f"wss://{stack.media.endpoint}/?v=8", ssl=trust) as ws:
@@ -257,7 +272,8 @@ async def test_a_bad_token_or_a_full_channel_gets_no_voice(voice_stack) -> None:
 @pytest.mark.parametrize("deny", ["CONNECT", "VIEW_CHANNEL"])
 async def test_joining_needs_connect_and_view(voice_stack, deny: str) -> None:
     stack = voice_stack
-    tokens, guild_id, channel_id = await _setup(stack)
+    room = await _setup(stack)
+    tokens, guild_id, channel_id = room.tokens, room.guild_id, room.channel_id
     bit = {"CONNECT": 1 << 20, "VIEW_CHANNEL": 1 << 10}[deny]
     await stack.call(
         tokens["owner"],
@@ -266,18 +282,12 @@ async def test_joining_needs_connect_and_view(voice_stack, deny: str) -> None:
         204,
         json={"type": 0, "allow": "0", "deny": str(bit)},
     )
-    other = await stack.call(
-        tokens["owner"],
-        "POST",
-        f"/guilds/{guild_id}/channels",
-        201,
-        json={"name": "Open", "type": VOICE_CHANNEL},
-    )
+    other = await room.voice_channel(stack, "Open")
     member_gw = await stack.client(tokens["member"])
-    for target in (channel_id, other["id"]):
+    for target in (channel_id, other):
         await join(member_gw, guild_id, target)
     state = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
-    assert state.data["channel_id"] == other["id"]
+    assert state.data["channel_id"] == other
     await member_gw.close()
 
 
@@ -285,18 +295,11 @@ async def test_moving_speak_and_connect_follow_the_guild(voice_stack) -> None:
     """Moving with op 4 keeps the voice connection (no new VOICE_SERVER_UPDATE) and
     changes who hears whom; losing SPEAK suppresses one's packets; losing CONNECT ends it."""
     stack = voice_stack
-    tokens, guild_id, channel_id = await _setup(stack)
-    owner_gw = await stack.client(tokens["owner"])
-    member_gw = await stack.client(tokens["member"])
-    owner_id = (await stack.call(tokens["owner"], "GET", "/users/@me"))["id"]
-    member_id = (await stack.call(tokens["member"], "GET", "/users/@me"))["id"]
-    annex = await stack.call(
-        tokens["owner"],
-        "POST",
-        f"/guilds/{guild_id}/channels",
-        201,
-        json={"name": "Annex", "type": VOICE_CHANNEL},
-    )
+    room = await _setup(stack)
+    tokens, guild_id, channel_id = room.tokens, room.guild_id, room.channel_id
+    owner_id, member_id = room.ids["owner"], room.ids["member"]
+    owner_gw, member_gw = await room.online(stack)
+    annex = await room.voice_channel(stack, "Annex")
     router = stack.media.router
     async with (
         voice_login(stack, owner_gw, guild_id, channel_id, owner_id) as (owner_ws, owner_peer, _),
@@ -309,10 +312,10 @@ async def test_moving_speak_and_connect_follow_the_guild(voice_stack) -> None:
         await _frames_until(owner_peer, member_peer, b"same room")
 
         # The member moves to the annex: the owner is told they left, nobody hears them.
-        await join(member_gw, guild_id, annex["id"])
+        await join(member_gw, guild_id, annex)
         assert (await owner_ws.expect(13))["d"] == {"user_id": member_id}
         moved = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
-        while moved.data["user_id"] != member_id or moved.data["channel_id"] != annex["id"]:
+        while moved.data["user_id"] != member_id or moved.data["channel_id"] != annex:
             moved = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
         before = router.counters()
         member_peer.send(b"alone in the annex")
@@ -362,11 +365,10 @@ async def _until_counter(router: Any, name: str, at_least: int) -> None:
 
 async def test_a_dropped_voice_socket_resumes_and_gets_what_it_missed(voice_stack) -> None:
     stack = voice_stack
-    tokens, guild_id, channel_id = await _setup(stack)
-    owner_gw = await stack.client(tokens["owner"])
-    member_gw = await stack.client(tokens["member"])
-    owner_id = (await stack.call(tokens["owner"], "GET", "/users/@me"))["id"]
-    member_id = (await stack.call(tokens["member"], "GET", "/users/@me"))["id"]
+    room = await _setup(stack)
+    guild_id, channel_id = room.guild_id, room.channel_id
+    owner_id, member_id = room.ids["owner"], room.ids["member"]
+    owner_gw, member_gw = await room.online(stack)
     trust = ssl.create_default_context(cafile=str(stack.media.ca_file))
     async with voice_login(stack, owner_gw, guild_id, channel_id, owner_id) as (
         owner_ws,
@@ -416,21 +418,14 @@ async def _until_muted(router: Any, peer: VoicePeer) -> None:
 
 async def test_a_moderator_moves_and_disconnects_members_over_rest(voice_stack) -> None:
     stack = voice_stack
-    tokens, guild_id, channel_id = await _setup(stack)
-    owner, member = tokens["owner"], tokens["member"]
-    owner_gw = await stack.client(owner)
-    member_gw = await stack.client(member)
-    owner_id = (await stack.call(owner, "GET", "/users/@me"))["id"]
-    member_id = (await stack.call(member, "GET", "/users/@me"))["id"]
-    annex = await stack.call(
-        owner,
-        "POST",
-        f"/guilds/{guild_id}/channels",
-        201,
-        json={"name": "Annex", "type": VOICE_CHANNEL},
-    )
+    room = await _setup(stack)
+    guild_id, channel_id = room.guild_id, room.channel_id
+    owner, member = room.tokens["owner"], room.tokens["member"]
+    owner_id, member_id = room.ids["owner"], room.ids["member"]
+    owner_gw, member_gw = await room.online(stack)
+    annex = await room.voice_channel(stack, "Annex")
     member_path = f"/guilds/{guild_id}/members/{member_id}"
-    error = await stack.call(owner, "PATCH", member_path, 400, json={"channel_id": annex["id"]})
+    error = await stack.call(owner, "PATCH", member_path, 400, json={"channel_id": annex})
     assert error["code"] == 40032  # not in voice yet
     async with (
         voice_login(stack, owner_gw, guild_id, channel_id, owner_id) as (owner_ws, owner_peer, _),
@@ -442,11 +437,11 @@ async def test_a_moderator_moves_and_disconnects_members_over_rest(voice_stack) 
     ):
         await _frames_until(owner_peer, member_peer, b"together")
         owner_path = f"/guilds/{guild_id}/members/{owner_id}"
-        await stack.call(member, "PATCH", owner_path, 403, json={"channel_id": annex["id"]})
+        await stack.call(member, "PATCH", owner_path, 403, json={"channel_id": annex})
 
-        await stack.call(owner, "PATCH", member_path, json={"channel_id": annex["id"]})
+        await stack.call(owner, "PATCH", member_path, json={"channel_id": annex})
         moved = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
-        while moved.data["user_id"] != member_id or moved.data["channel_id"] != annex["id"]:
+        while moved.data["user_id"] != member_id or moved.data["channel_id"] != annex:
             moved = await member_gw.next_dispatch("VOICE_STATE_UPDATE")
         assert (await owner_ws.expect(13))["d"] == {"user_id": member_id}
         before = stack.media.router.counters()
@@ -458,7 +453,7 @@ async def test_a_moderator_moves_and_disconnects_members_over_rest(voice_stack) 
         assert await member_ws.closed_with() == 4014
         audit = await stack.call(owner, "GET", f"/guilds/{guild_id}/audit-logs")
         entries = [(e["action_type"], e["options"]) for e in audit["audit_log_entries"][:2]]
-        assert entries == [(27, {"count": "1"}), (26, {"channel_id": annex["id"], "count": "1"})]
+        assert entries == [(27, {"count": "1"}), (26, {"channel_id": annex, "count": "1"})]
     await owner_gw.close()
     await member_gw.close()
 
@@ -469,9 +464,10 @@ async def test_voice_states_of_users_connected_nowhere_are_cleared(stack) -> Non
     from spectrus_domain.access import Actor
     from spectrus_domain.actions import voice as voice_actions
 
-    tokens, guild_id, channel_id = await _setup(stack)
-    member_id = int((await stack.call(tokens["member"], "GET", "/users/@me"))["id"])
-    owner_gw = await stack.client(tokens["owner"])
+    room = await _setup(stack)
+    guild_id, channel_id = room.guild_id, room.channel_id
+    member_id = int(room.ids["member"])
+    owner_gw = await stack.client(room.tokens["owner"])
     await voice_actions.join(
         stack.ctx,
         Actor(member_id),
