@@ -4,6 +4,7 @@ buffer behind RESUME, user limits, and the certificate and node choice around th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -110,3 +111,36 @@ def test_control_messages_reject_unknown_or_missing_fields() -> None:
         decode(b'{"guild_id": 1}')
     with pytest.raises(ValueError, match="expected fields"):
         decode(b'{"guild_id": 1, "user_id": 2, "admin": true}')
+
+
+async def test_control_service_over_grpc(node: MediaNode) -> None:
+    """The gRPC service with its JSON bodies: a placement, then the node's stats."""
+    import grpc
+
+    from spectrus_media.control import start_control
+
+    server, port = await start_control(node, "127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+
+            def method(name: str) -> Any:
+                _request, reply = voice.METHODS[name]
+                return channel.unary_unary(
+                    f"/{voice.SERVICE}/{name}",
+                    request_serializer=voice.encode,
+                    response_deserializer=voice.decoder(reply),
+                )
+
+            request = voice.Place(1, 7, 10, "s10", False, False, False, False, True)
+            placed = await method("Place")(request)
+            assert placed.endpoint == "127.0.0.1:1" and not placed.moved
+            node.identify(Recorder(), 1, 10, "s10", placed.token)
+            stats = await method("Stats")(voice.Stats())
+            assert (stats.sessions, stats.rooms) == (1, 1)
+            assert stats.counters["received"] == 0
+            assert (await method("Leave")(voice.Leave(1, 10))).existed is True
+            with pytest.raises(grpc.aio.AioRpcError) as bad:
+                await channel.unary_unary(f"/{voice.SERVICE}/Leave")(b'{"guild_id": 1}')
+            assert bad.value.code() is not grpc.StatusCode.OK
+    finally:
+        await server.stop(None)
