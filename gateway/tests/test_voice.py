@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import websockets
+from aiortc import RTCPeerConnection
 from websockets.asyncio.client import ClientConnection, connect
 
 from spectrus_gateway.client import GatewayClient
@@ -484,3 +486,43 @@ async def test_voice_states_of_users_connected_nowhere_are_cleared(stack) -> Non
     assert cleared.data["user_id"] == str(member_id) and cleared.data["channel_id"] is None
     assert await voice_actions.states(stack.ctx.db.pool, int(guild_id)) == []
     await owner_gw.close()
+
+
+async def test_webrtc_signalling_refuses_bad_offers_clearly(voice_stack) -> None:
+    stack = voice_stack
+    room = await _setup(stack)
+    owner_gw, _member_gw = await room.online(stack)
+    await join(owner_gw, room.guild_id, room.channel_id)
+    server = (await owner_gw.next_dispatch("VOICE_SERVER_UPDATE")).data
+    trust = ssl.create_default_context(cafile=str(stack.media.ca_file))
+    base = f"https://{server['endpoint']}"
+    login = {
+        "server_id": room.guild_id,
+        "user_id": room.ids["owner"],
+        "session_id": owner_gw.session_id,
+        "token": server["token"],
+    }
+    browser = RTCPeerConnection()
+    browser.addTransceiver("audio", direction="sendrecv")
+    await browser.setLocalDescription(await browser.createOffer())
+    offer = browser.localDescription.sdp
+    await browser.close()
+    async with httpx.AsyncClient(verify=trust) as https:
+        assert (await https.get(f"{base}/healthz")).json() == {"status": "ok"}
+        preflight = await https.options(f"{base}/webrtc")
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == "*"
+        cases = [
+            (b"not json", "JSON"),
+            (b"[]", "a JSON object is expected"),
+            (orjson.dumps({"sdp": "v=0"}), "needs server_id"),
+            (orjson.dumps({**login, "sdp": "garbage"}), "audio transceivers"),
+            (orjson.dumps({**login, "token": "forged", "sdp": offer}), "token does not match"),
+            (b"x" * (65 * 1024), "too large"),
+        ]
+        for body, words in cases:
+            r = await https.post(f"{base}/webrtc", content=body)
+            assert r.status_code in (400, 413), (body[:40], r.status_code)
+            assert words.lower() in r.json()["message"].lower(), r.json()
+        assert (await https.get(f"{base}/webrtc")).status_code == 405
+    assert stack.media.bridge is not None and not stack.media.bridge.browsers

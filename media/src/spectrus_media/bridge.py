@@ -197,7 +197,7 @@ class WebRtcBridge:
         audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
         if not audio or len(audio) > MAX_SLOTS:
             await pc.close()
-            raise OfferError(f"offer 1 to {MAX_SLOTS} audio transceivers")
+            raise OfferError(f"the offer must carry 1 to {MAX_SLOTS} audio transceivers")
         browser = BrowserSession(self.node, pc)
         session = self.node.identify(browser, server_id, user_id, session_id, token)
         if session is None:

@@ -137,10 +137,14 @@ class VoiceGateway:
                 break
         try:
             offer = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            await _respond(send, 400, {"message": f"the body is not JSON: {exc}"}, cors)
+            return
+        try:
             if not isinstance(offer, dict):
                 raise OfferError("a JSON object is expected")
             answer = await self.bridge.answer(offer)
-        except (orjson.JSONDecodeError, OfferError) as exc:
+        except OfferError as exc:
             await _respond(send, 400, {"message": str(exc)}, cors)
             return
         await _respond(send, 200, answer, cors)
