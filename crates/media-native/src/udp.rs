@@ -213,6 +213,33 @@ impl SendBatch {
     }
 }
 
+/// Sets Don't Fragment on everything the socket sends. Besides keeping voice whole (a
+/// datagram over the path MTU is refused and counted rather than fragmented), it spares
+/// the kernel an IP ID per datagram: Linux gives unconnected DF datagrams ID 0 instead of
+/// hashing one (`__ip_select_ident`), about 5% of the fan-out's CPU here.
+pub fn forbid_fragmentation(fd: RawFd, ipv6: bool) -> io::Result<()> {
+    let (level, name, value) = if ipv6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_PMTUDISC_DO)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_DO)
+    };
+    // SAFETY: `value` is a live c_int and its size is passed; the kernel only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            ptr::from_ref(&value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Reads a socket address the kernel wrote.
 fn decode(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
     let len = len as usize;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use voice_proto::{Counters, DropReason, Outcome, Router};
 
-use crate::udp::{RecvBatch, SendBatch};
+use crate::udp::{forbid_fragmentation, RecvBatch, SendBatch};
 
 /// How long a blocked receive waits before re-checking the stop flag.
 const READ_TIMEOUT: Duration = Duration::from_millis(100);
@@ -128,6 +128,7 @@ pub fn bind(address: SocketAddr, threads: usize) -> io::Result<(Vec<Socket>, Soc
         // Best effort: the kernel caps these at net.core.{r,w}mem_max.
         let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
         let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+        forbid_fragmentation(socket.as_raw_fd(), bound.is_ipv6())?;
         socket.bind(&SockAddr::from(bound))?;
         if bound.port() == 0 {
             bound = socket
