@@ -30,7 +30,7 @@ from aiortc.rtp import RtpPacket
 from av.packet import Packet
 
 from spectrus_media.node import MediaNode, VoiceSession
-from spectrus_media.peer import MODE, Frame, Sealer, VoicePeer
+from spectrus_media.peer import FRAME_SAMPLES, MODE, Frame, Sealer, VoicePeer
 from spectrus_media.protocol import CLOSE_REASONS, Close, Op
 
 log = logging.getLogger("spectrus.media")
@@ -53,7 +53,14 @@ class SlotTrack(MediaStreamTrack):
         super().__init__()
         self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(SLOT_QUEUE)
         self.ssrc: int | None = None
+        # Output timeline: one per track, continuing across the speakers it carries, so the
+        # browser's jitter buffer never sees time run backwards.
         self._origin: int | None = None
+        self._base = 0
+        self._next = 0
+
+    def assign(self, ssrc: int | None) -> None:
+        self.ssrc, self._origin = ssrc, None
 
     def push(self, frame: Frame) -> None:
         if self.queue.full():
@@ -64,10 +71,11 @@ class SlotTrack(MediaStreamTrack):
         frame = await self.queue.get()
         if frame is None:
             raise MediaStreamError
-        if self._origin is None:
-            self._origin = frame.timestamp
+        if self._origin is None:  # a new speaker on this track
+            self._origin, self._base = frame.timestamp, self._next
         packet = Packet(frame.payload)
-        packet.pts = (frame.timestamp - self._origin) & 0xFFFFFFFF
+        packet.pts = self._base + ((frame.timestamp - self._origin) & 0xFFFFFFFF)
+        self._next = packet.pts + FRAME_SAMPLES
         packet.time_base = fractions.Fraction(1, OPUS_RATE)
         return packet
 
@@ -117,7 +125,7 @@ class BrowserSession:
 
     def from_browser(self, packet: RtpPacket) -> None:
         if self.peer is not None and self.peer.sealer is not None and packet.payload:
-            self.peer.send(packet.payload)
+            self.peer.send(packet.payload, packet.timestamp)  # gaps (DTX) stay gaps
 
     async def _to_browser(self) -> None:
         assert self.peer is not None
@@ -133,7 +141,7 @@ class BrowserSession:
                 return slot
         for index, slot in enumerate(self.slots):
             if slot.ssrc is None:
-                slot.ssrc, slot._origin = ssrc, None
+                slot.assign(ssrc)
                 user = self.users.get(ssrc)
                 self._tell(
                     orjson.dumps(
@@ -146,7 +154,7 @@ class BrowserSession:
     def _free_slots_of(self, user_id: str) -> None:
         for index, slot in enumerate(self.slots):
             if slot.ssrc is not None and self.users.get(slot.ssrc) == user_id:
-                slot.ssrc = None
+                slot.assign(None)
                 self._tell(
                     orjson.dumps(
                         {"op": "slot", "d": {"slot": index, "ssrc": None, "user_id": None}}

@@ -19,6 +19,7 @@ MODE = "aead_aes256_gcm_rtpsize"
 RTP_HEADER = struct.Struct(">BBHII")
 DISCOVERY = struct.Struct(">HHI64sH")
 OPUS_PAYLOAD_TYPE = 0x78
+FRAME_SAMPLES = 960  # 20 ms at 48 kHz
 
 
 @dataclass(frozen=True)
@@ -107,13 +108,16 @@ class VoicePeer(asyncio.DatagramProtocol):
         if frame is not None and not self.frames.full():
             self.frames.put_nowait(frame)
 
-    def send(self, payload: bytes, samples: int = 960) -> None:
-        """One Opus frame (960 samples is 20 ms at 48 kHz)."""
+    def send(self, payload: bytes, timestamp: int | None = None) -> None:
+        """One Opus frame. Its RTP timestamp is ``timestamp`` when the caller keeps the
+        timeline (a relayed stream, whose gaps are silence); else 20 ms after the last."""
         if self.transport is None or self.sealer is None:
             raise RuntimeError("send needs the discovery done and a key (SESSION_DESCRIPTION)")
+        if timestamp is not None:
+            self.timestamp = timestamp & 0xFFFFFFFF
         header = RTP_HEADER.pack(0x80, OPUS_PAYLOAD_TYPE, self.sequence, self.timestamp, self.ssrc)
         self.sequence = (self.sequence + 1) & 0xFFFF
-        self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
+        self.timestamp = (self.timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
         self.transport.sendto(self.sealer.seal(header, payload))
 
     def close(self) -> None:
