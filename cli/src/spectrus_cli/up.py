@@ -44,7 +44,7 @@ def banner(settings: Settings, media: MediaService) -> str:
   Spectrus is running at {base}
     REST API   {base}/api/v10   (Discord API v10 shapes; docs at {base}/api/v10/docs)
     gateway    {settings.websocket_url}
-    voice      wss://{media.endpoint}/?v=8 and udp {media.endpoint}{trust}
+    voice      wss://{media.endpoint}/?v=8, packets on udp port {media.udp_port}{trust}
     data       {settings.data_dir.resolve()}
 
   Create the first account:

@@ -64,6 +64,11 @@ class MediaService:
         self._web: _EmbeddedServer | None = None
         self._serving: asyncio.Task[None] | None = None
 
+    @property
+    def udp_port(self) -> int:
+        assert self.router is not None, "start() first"
+        return self.router.address[1]
+
     async def start(self) -> None:
         s = self.settings
         bind = s.voice_host or s.host
