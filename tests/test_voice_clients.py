@@ -44,16 +44,31 @@ def known_signal(seconds: float = 2.0) -> np.ndarray:
 
 
 def correlation(sent: np.ndarray, received: np.ndarray) -> tuple[float, int]:
-    """Peak normalised cross-correlation of the two signals, and the lag it is at."""
+    """Peak normalised cross-correlation of the two signals over their overlap, and the
+    lag (in samples) it is at: positive if the received audio starts late, negative if its
+    first frames were lost."""
     a = sent.astype(np.float64)
     b = received.astype(np.float64)
-    n = len(a) + len(b)
-    size = 1 << (n - 1).bit_length()
+    size = 1 << (len(a) + len(b) - 1).bit_length()
     xc = np.fft.irfft(np.fft.rfft(b, size) * np.conj(np.fft.rfft(a, size)), size)
-    lag = int(np.argmax(xc[: len(b)]))
-    overlap = min(len(a), len(b) - lag)
-    x, y = a[:overlap], b[lag : lag + overlap]
+    lags = np.concatenate([np.arange(len(b)), np.arange(1 - len(a), 0)])
+    lag = int(lags[np.argmax(np.concatenate([xc[: len(b)], xc[size - len(a) + 1 :]]))])
+    x, y = (a, b[lag:]) if lag >= 0 else (a[-lag:], b)
+    overlap = min(len(x), len(y))
+    x, y = x[:overlap], y[:overlap]
     return float(np.dot(x, y) / np.sqrt(np.dot(x, x) * np.dot(y, y))), lag
+
+
+def test_correlation_finds_late_and_truncated_copies() -> None:
+    """The measure itself: a copy that starts late or lost its start still scores ~1;
+    a different signal does not."""
+    source = known_signal(0.5)
+    late = np.concatenate([np.zeros(300, np.int16), source])
+    truncated = source[1920:]
+    assert correlation(source, late) == pytest.approx((1.0, 300), abs=1e-6)
+    assert correlation(source, truncated) == pytest.approx((1.0, -1920), abs=1e-6)
+    noise = np.random.default_rng(7).integers(-9000, 9000, len(source)).astype(np.int16)
+    assert correlation(source, noise)[0] < 0.2
 
 
 async def _call(

@@ -236,6 +236,8 @@ class MediaNode:
         for other in others:  # listeners learn which SSRC is whom from SPEAKING
             session.emit(Op.SPEAKING, self._speaking(other))
             other.emit(Op.CLIENTS_CONNECT, {"user_ids": [str(session.user_id)]})
+            # Before the joiner's first packet, so no listener drops it as an unknown SSRC.
+            other.emit(Op.SPEAKING, self._speaking(session))
 
     def speaking(self, session: VoiceSession, value: int) -> None:
         session.speaking = value
