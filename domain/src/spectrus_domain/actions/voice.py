@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from spectrus_domain import audit, events, queries
-from spectrus_domain.access import Actor, channel_access, guild_access
+from spectrus_domain.access import Actor, ChannelAccess, channel_access, guild_access
 from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error
@@ -86,23 +86,35 @@ async def _emit(conn: Connection, guild_id: int, user_id: int) -> dict[str, Any]
     return state
 
 
-async def _voice_permissions(
-    conn: Connection, ctx: Context, user_id: int, channel_id: int, guild_id: int
-) -> int:
-    """The user's permissions in a voice channel of ``guild_id`` they can see."""
-    access = await channel_access(conn, channel_id, user_id, ctx.now())
+async def _voice_access(
+    conn: Connection,
+    ctx: Context,
+    user_id: int,
+    channel_id: int,
+    guild_id: int,
+    *,
+    lock: bool = False,
+) -> ChannelAccess:
+    """The user in a voice channel of ``guild_id`` they can see (``lock``: the channel row
+    locked for the transaction)."""
+    access = await channel_access(conn, channel_id, user_id, ctx.now(), lock=lock)
     if access.guild_id != guild_id or access.channel["type"] != CHANNEL_VOICE:
         raise DomainError(Error.UNKNOWN_CHANNEL)
-    return access.permissions
+    return access
 
 
 async def _may_join(
-    conn: Connection, ctx: Context, user_id: int, channel_id: int, guild_id: int
-) -> int:
-    bits = await _voice_permissions(conn, ctx, user_id, channel_id, guild_id)
-    if not bits & Permission.CONNECT:
-        raise DomainError(Error.MISSING_PERMISSIONS)
-    return bits
+    conn: Connection,
+    ctx: Context,
+    user_id: int,
+    channel_id: int,
+    guild_id: int,
+    *,
+    lock: bool = False,
+) -> ChannelAccess:
+    access = await _voice_access(conn, ctx, user_id, channel_id, guild_id, lock=lock)
+    access.require(Permission.CONNECT)
+    return access
 
 
 async def join(
@@ -120,9 +132,8 @@ async def join(
 
     async def body(conn: Connection) -> dict[str, Any]:
         # The channel row lock serialises joins, so a limit of N lets exactly N in.
-        await conn.execute("SELECT 1 FROM channels WHERE id = $1 FOR UPDATE", channel_id)
-        bits = await _may_join(conn, ctx, actor.user_id, channel_id, guild_id)
-        limit = await conn.fetchval("SELECT user_limit FROM channels WHERE id = $1", channel_id)
+        access = await _may_join(conn, ctx, actor.user_id, channel_id, guild_id, lock=True)
+        bits, limit = access.permissions, access.channel["user_limit"]
         if limit and not bits & Permission.MOVE_MEMBERS:
             present = await conn.fetchval(
                 "SELECT count(*) FROM voice_states WHERE channel_id = $1 AND user_id <> $2",
@@ -205,7 +216,7 @@ async def refresh(ctx: Context, guild_id: int, user_id: int) -> dict[str, Any] |
         if row is None:
             return None
         try:
-            bits = await _may_join(conn, ctx, user_id, row["channel_id"], guild_id)
+            bits = (await _may_join(conn, ctx, user_id, row["channel_id"], guild_id)).permissions
         except DomainError:
             await drop(conn, guild_id, user_id)
             return None
@@ -258,7 +269,7 @@ async def moderate(
         return
     await _may_join(conn, ctx, actor.user_id, channel_id, guild_id)
     try:  # a moderator may move someone where they could not connect themselves
-        bits = await _voice_permissions(conn, ctx, user_id, channel_id, guild_id)
+        bits = (await _voice_access(conn, ctx, user_id, channel_id, guild_id)).permissions
     except DomainError:
         bits = 0
     await conn.execute(
