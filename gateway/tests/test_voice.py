@@ -23,6 +23,8 @@ import websockets
 from aiortc import RTCPeerConnection
 from websockets.asyncio.client import ClientConnection, connect
 
+from spectrus_domain.access import Actor
+from spectrus_domain.actions import voice as voice_actions
 from spectrus_gateway.client import GatewayClient
 from spectrus_media.peer import MODE, Sealer, VoicePeer
 
@@ -463,9 +465,6 @@ async def test_a_moderator_moves_and_disconnects_members_over_rest(voice_stack) 
 async def test_voice_states_of_users_connected_nowhere_are_cleared(stack) -> None:
     """A process that died (or an instance restarted) leaves voice states behind; the
     gateway's upkeep clears those of users with no connection, and tells the guild."""
-    from spectrus_domain.access import Actor
-    from spectrus_domain.actions import voice as voice_actions
-
     room = await _setup(stack)
     guild_id, channel_id = room.guild_id, room.channel_id
     member_id = int(room.ids["member"])

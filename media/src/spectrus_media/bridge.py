@@ -92,6 +92,7 @@ class BrowserSession:
         self.channel: RTCDataChannel | None = None
         self.users: dict[int, str] = {}  # ssrc -> user id, from SPEAKING
         self._pump: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
 
     # --- the node's Link ---------------------------------------------------------------
@@ -110,7 +111,8 @@ class BrowserSession:
                 {"op": "close", "d": {"code": int(code), "reason": CLOSE_REASONS[code]}}
             ).decode()
         )
-        asyncio.get_running_loop().create_task(self.stop())
+        # Kept: the loop holds tasks only weakly, and a collected one would never finish.
+        self._closing = asyncio.get_running_loop().create_task(self.stop())
 
     # --- media ----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import uvicorn
 
 from spectrus_domain.config import Settings
 from spectrus_media.bridge import WebRtcBridge
+from spectrus_media.control import start_control
 from spectrus_media.node import MediaNode
 from spectrus_media.server import VoiceGateway
 from spectrus_media.tls import ensure_certificate
@@ -28,7 +29,6 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -81,8 +81,6 @@ class MediaService:
         )
         self.endpoint = f"{public}:{port}" if ":" not in public else f"[{public}]:{port}"
         self.node = MediaNode(self.router, self.endpoint, public, MODES)
-        from spectrus_media.control import start_control
-
         self._grpc, control_port = await start_control(
             self.node, f"{s.host}:{s.media_control_port}"
         )
