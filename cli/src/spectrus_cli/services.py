@@ -12,17 +12,12 @@ from typing import Any
 
 import uvicorn
 
-from spectrus_api.app import create_app
 from spectrus_domain.bus import BackgroundPublisher
 from spectrus_domain.bus.redis import RedisBus, RedisTopology
 from spectrus_domain.config import Settings
 from spectrus_domain.context import Context
 from spectrus_domain.ids import SnowflakeGenerator
 from spectrus_domain.storage import connect
-from spectrus_gateway.app import create_gateway_app
-from spectrus_gateway.media import MediaNodes
-from spectrus_gateway.redis_stores import RedisPresenceStore, RedisSessionStore
-from spectrus_gateway.server import Gateway
 
 log = logging.getLogger("spectrus")
 
@@ -57,7 +52,13 @@ async def _serve(app: Callable[..., Any], settings: Settings) -> None:
     await uvicorn.Server(http_config(app, settings)).serve()
 
 
+# Each service imports its package only when run, so an image that carries one service
+# (the api's has no media stack, the media node's no web framework) runs its command.
+
+
 async def run_api(settings: Settings) -> None:
+    from spectrus_api.app import create_app
+
     _require(settings)
     db = await connect(settings.database_url)
     topology = await RedisTopology.connect(settings.redis, cluster=settings.redis_cluster)
@@ -76,6 +77,11 @@ async def run_api(settings: Settings) -> None:
 
 
 async def run_gateway(settings: Settings) -> None:
+    from spectrus_gateway.app import create_gateway_app
+    from spectrus_gateway.media import MediaNodes
+    from spectrus_gateway.redis_stores import RedisPresenceStore, RedisSessionStore
+    from spectrus_gateway.server import Gateway
+
     _require(settings)
     db = await connect(settings.database_url)
     topology = await RedisTopology.connect(settings.redis, cluster=settings.redis_cluster)
