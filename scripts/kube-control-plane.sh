@@ -422,6 +422,9 @@ cmd_start() {
 
   # --endpoint-reconciler-type=none: the "kubernetes" Endpoints object may not hold a
   # loopback address, and nothing in-cluster can reach us anyway.
+  # WatchList=false: watch-list streams need etcd's RequestWatchProgress, which Debian's
+  # etcd 3.4 lacks; clients (kwok, controllers) then retry with backoff for tens of seconds
+  # before each event instead of falling back to plain watches.
   launch kube-apiserver "$BIN_DIR/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
@@ -434,7 +437,8 @@ cmd_start() {
     --authorization-mode=Node,RBAC \
     --service-cluster-ip-range=10.0.0.0/24 \
     --endpoint-reconciler-type=none \
-    --allow-privileged=true
+    --allow-privileged=true \
+    --feature-gates=WatchList=false
   wait_for kube-apiserver 120 api_ready
 
   launch kube-controller-manager "$BIN_DIR/kube-controller-manager" \

@@ -1,0 +1,1 @@
+"""Spectrus Kubernetes operator: Community custom resources become running instances."""

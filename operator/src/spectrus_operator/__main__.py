@@ -1,0 +1,39 @@
+"""``spectrus-operator``: run the operator (cluster-wide, or in the namespaces given)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import kopf
+
+import spectrus_operator.handlers  # noqa: F401 - registers the handlers
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="spectrus-operator", description=__doc__)
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable; default: every namespace)",
+    )
+    parser.add_argument(
+        "--health", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL"
+    )
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    kopf.run(
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=args.health,
+        standalone=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
