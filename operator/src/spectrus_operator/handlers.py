@@ -15,13 +15,12 @@ from typing import Any
 import kopf
 
 from spectrus_operator.kube import ApiError, Kube
-from spectrus_operator.manifests import COMMUNITY_LABEL, MANAGER
+from spectrus_operator.manifests import COMMUNITY_LABEL, MANAGED_BY
 from spectrus_operator.reconcile import Reconciler
 from spectrus_operator.spec import GROUP, PLURAL, VERSION
 
 # How often every Community is re-checked against its children, in seconds.
 RESYNC = float(os.environ.get("SPECTRUS_OPERATOR_RESYNC", "30"))
-CHILDREN = {"app.kubernetes.io/managed-by": MANAGER}
 _state: dict[str, Reconciler] = {}
 
 
@@ -92,4 +91,4 @@ for _group, _version, _plural in (
     ("", "v1", "services"),
     ("", "v1", "configmaps"),
 ):
-    kopf.on.event(_group, _version, _plural, labels=CHILDREN)(_poke_owner)
+    kopf.on.event(_group, _version, _plural, labels=MANAGED_BY)(_poke_owner)

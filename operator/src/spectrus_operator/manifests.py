@@ -34,6 +34,9 @@ UID = 10001
 Manifest = dict[str, Any]
 
 
+MANAGED_BY = {"app.kubernetes.io/managed-by": MANAGER}
+
+
 def labels(name: str, component: str, version: str = "") -> dict[str, str]:
     out = {
         "app.kubernetes.io/name": "spectrus",

@@ -72,6 +72,14 @@ class MediaPod:
         return f"{self.ip}:{CONTROL_PORT}" if self.ip else ""
 
 
+def unschedulable(pod: dict[str, Any]) -> str:
+    """The scheduler's reason a pod waits for a node (e.g. no node has its port free)."""
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition["type"] == "PodScheduled" and condition.get("reason") == "Unschedulable":
+            return str(condition.get("message", "no node fits"))
+    return ""
+
+
 @dataclass
 class MediaPlan:
     create: list[tuple[int, int]] = field(default_factory=list)  # (slot, port)
@@ -89,16 +97,18 @@ def plan(
     drain_timeout: float,
     sessions: dict[str, int],
     now: float,
+    taken: frozenset[int] = frozenset(),
 ) -> MediaPlan:
     """What to do next for ``replicas`` pods of ``template``. ``sessions`` holds the live
-    session counts of draining pods that answered (a silent one waits out its timeout)."""
+    session counts of draining pods that answered (a silent one waits out its timeout);
+    ``taken`` are ports other communities' media pods hold nearby (same namespace)."""
     out = MediaPlan()
     live = [p for p in pods if not p.deleting]
     out.delete += [p.name for p in live if p.finished]
     live = [p for p in live if not p.finished]
 
     current = {p.slot: p for p in live if p.template == template and not p.draining}
-    used = {p.port for p in pods}  # a pod being deleted still holds its host port
+    used = {p.port for p in pods} | taken  # a pod being deleted still holds its port
     free = (port for port in ports if port not in used)
     for slot in range(replicas):
         if slot not in current:

@@ -20,7 +20,7 @@ from typing import Any
 
 from spectrus_operator import manifests as m
 from spectrus_operator.kube import ApiError, Kube
-from spectrus_operator.media import MediaPod, NodeControl, drain_patch, plan
+from spectrus_operator.media import MediaPod, NodeControl, drain_patch, plan, unschedulable
 from spectrus_operator.spec import CommunitySpec, parse
 
 log = logging.getLogger("spectrus.operator")
@@ -296,10 +296,21 @@ class Reconciler:
             await self.kube.apply(m.media_network_policy(owner))
         else:
             await self.kube.delete("NetworkPolicy", namespace, m.child_name(owner, "media"))
-        pods = [
-            MediaPod.of(p)
-            for p in await self.kube.list("Pod", namespace, m.selector(name, "media"))
-        ]
+        all_media = await self.kube.list(
+            "Pod", namespace, {m.COMPONENT_LABEL: "media", **m.MANAGED_BY}
+        )
+        raw = [p for p in all_media if p["metadata"]["labels"].get(m.COMMUNITY_LABEL) == name]
+        taken = frozenset(
+            MediaPod.of(p).port
+            for p in all_media
+            if p["metadata"]["labels"].get(m.COMMUNITY_LABEL) != name
+        )
+        pods = [MediaPod.of(p) for p in raw]
+        for p in raw:
+            if why := unschedulable(p):
+                seen.degraded.append(
+                    ("MediaUnschedulable", f"media pod {p['metadata']['name']}: {why}")
+                )
         sessions: dict[str, int] = {}
         for pod in pods:
             if pod.draining and not pod.deleting:
@@ -316,6 +327,7 @@ class Reconciler:
             drain_timeout=spec.media.drain_timeout,
             sessions=sessions,
             now=self.clock(),
+            taken=taken,
         )
         for slot, port in steps.create:
             await self.kube.create(m.media_pod(owner, spec, slot, port))
