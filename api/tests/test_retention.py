@@ -93,3 +93,39 @@ async def test_retention_purges_old_messages_and_their_files(
         owner, "PATCH", f"/guilds/{purged_guild['id']}", 400, json={"message_retention_days": 0}
     )
     assert bad["code"] == 50035
+
+
+async def test_the_instance_default_covers_guilds_without_their_own(api, ctx, clock, db) -> None:
+    ctx.settings = ctx.settings.replace(message_retention_days=10)
+    owner = await api.register()
+    channels = {}
+    for name, own in (("default", None), ("longer", 30), ("shorter", 3)):
+        guild = await api.guild(owner, name)
+        if own is not None:
+            await api.call(
+                owner, "PATCH", f"/guilds/{guild['id']}", json={"message_retention_days": own}
+            )
+        channels[name] = await api.text_channel(owner, guild)
+    old = {name: await api.send(owner, c, "old") for name, c in channels.items()}
+    clock.advance(days=5)
+    recent = {name: await api.send(owner, c, "recent") for name, c in channels.items()}
+    clock.advance(days=6)  # old: 11 days, recent: 6 days
+
+    assert await maintenance.purge_expired_messages(ctx) == 3
+
+    async def left(name: str) -> list[str]:
+        # From the table: the login would not outlive the months this test skips.
+        rows = await db.fetch(
+            "SELECT id FROM messages WHERE channel_id = $1 ORDER BY id DESC", int(channels[name])
+        )
+        return [str(r["id"]) for r in rows]
+
+    assert await left("default") == [recent["default"]["id"]]  # the instance's 10 days
+    assert await left("longer") == [recent["longer"]["id"], old["longer"]["id"]]  # its own 30
+    assert await left("shorter") == []  # its own 3 days, shorter than the instance's
+
+    ctx.settings = ctx.settings.replace(message_retention_days=0)  # forever, by default
+    clock.advance(days=100)
+    assert await maintenance.purge_expired_messages(ctx) == 2  # "longer" still has its own
+    assert await left("default") == [recent["default"]["id"]]
+    assert await left("longer") == []

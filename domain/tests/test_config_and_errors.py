@@ -40,11 +40,35 @@ def test_environment_then_overrides() -> None:
         ({"SPECTRUS_NODE_ID": "5000"}, "SPECTRUS_NODE_ID"),
         ({"SPECTRUS_TRUST_PROXY": "perhaps"}, "SPECTRUS_TRUST_PROXY"),
         ({"SPECTRUS_SESSION_TTL": "10"}, "SPECTRUS_SESSION_TTL"),
+        ({"SPECTRUS_SECRET_KEY": "x" * 31}, "SPECTRUS_SECRET_KEY"),
+        ({"SPECTRUS_MAX_ACCOUNTS": "-1"}, "SPECTRUS_MAX_ACCOUNTS"),
+        ({"SPECTRUS_MESSAGE_RETENTION_DAYS": "36501"}, "SPECTRUS_MESSAGE_RETENTION_DAYS"),
+        ({"SPECTRUS_MESSAGE_RETENTION_DAYS": "-3"}, "SPECTRUS_MESSAGE_RETENTION_DAYS"),
+        ({"SPECTRUS_NODE_ID_LEASE": "sometimes"}, "SPECTRUS_NODE_ID_LEASE"),
     ],
 )
 def test_bad_settings_are_refused_by_name(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_settings(environ=env)
+
+
+def test_operator_settings_are_read_and_the_key_stays_out_of_reprs() -> None:
+    s = load_settings(
+        environ={
+            "SPECTRUS_SECRET_KEY": "k" * 32,
+            "SPECTRUS_NODE_ID_LEASE": "true",
+            "SPECTRUS_MAX_ACCOUNTS": "500",
+            "SPECTRUS_MESSAGE_RETENTION_DAYS": "36500",
+            "SPECTRUS_MEDIA_NODES_FILE": "/etc/spectrus/media-nodes",
+        }
+    )
+    assert s.secret_key == "k" * 32 and s.node_id_lease is True and s.max_accounts == 500
+    assert s.message_retention_days == 36500
+    assert s.media_nodes_file == "/etc/spectrus/media-nodes"
+    assert "k" * 32 not in repr(s)
+    defaults = load_settings(environ={})
+    assert (defaults.secret_key, defaults.node_id_lease, defaults.max_accounts) == ("", False, 0)
+    assert (defaults.message_retention_days, defaults.media_nodes_file) == (0, "")
 
 
 def test_names_match_between_env_and_flags() -> None:

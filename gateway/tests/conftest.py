@@ -24,7 +24,7 @@ from spectrus_domain.bus.memory import MemoryBus
 from spectrus_domain.context import Context
 from spectrus_gateway.app import gateway_routes
 from spectrus_gateway.client import GatewayClient
-from spectrus_gateway.media import MediaNodes
+from spectrus_gateway.media import MediaNodes, NodesFile
 from spectrus_gateway.presence import MemoryPresenceStore
 from spectrus_gateway.server import Gateway
 from spectrus_gateway.sessions import MemorySessionStore
@@ -115,6 +115,19 @@ async def voice_stack(ctx: Context, tmp_path: Path) -> AsyncIterator[Stack]:
     finally:
         await nodes.close()
         await service.stop()
+
+
+@pytest.fixture
+async def no_media_stack(ctx: Context, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The stack reading its media nodes from a file that lists none (yet)."""
+    listing = tmp_path / "media-nodes"
+    listing.write_text("# the operator has started no media node yet\n")
+    nodes = MediaNodes(NodesFile(listing))
+    try:
+        async with _running(ctx, nodes) as running:
+            yield running
+    finally:
+        await nodes.close()
 
 
 @contextlib.asynccontextmanager

@@ -462,6 +462,38 @@ async def test_a_moderator_moves_and_disconnects_members_over_rest(voice_stack) 
     await member_gw.close()
 
 
+async def test_without_media_nodes_joins_are_recorded_but_carry_no_audio(
+    no_media_stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node list with no node in it (the operator has started none yet): a join is
+    still a voice state the guild sees; no VOICE_SERVER_UPDATE points anywhere."""
+    stack = no_media_stack
+    room = await _setup(stack)
+    owner_gw, member_gw = await room.online(stack)
+    await join(owner_gw, room.guild_id, room.channel_id)
+    state = (await member_gw.next_dispatch("VOICE_STATE_UPDATE")).data
+    assert state["user_id"] == room.ids["owner"] and state["channel_id"] == room.channel_id
+    stored = await voice_actions.states(stack.ctx.db.pool, int(room.guild_id))
+    assert [(s["user_id"], s["channel_id"]) for s in stored] == [
+        (room.ids["owner"], room.channel_id)
+    ]
+    # The join's handler (record, then place) has finished and failed at nothing.
+    await asyncio.gather(*stack.gateway._tasks)
+    assert "gateway task failed" not in caplog.text
+    # Frames reach a client in the order the gateway queues them: a VOICE_SERVER_UPDATE
+    # from the join would come before the leave's state.
+    await join(owner_gw, room.guild_id, None)
+    seen = []
+    while True:
+        dispatch = await owner_gw.next_dispatch()
+        seen.append(dispatch.event)
+        if dispatch.event == "VOICE_STATE_UPDATE" and dispatch.data["channel_id"] is None:
+            break
+    assert "VOICE_SERVER_UPDATE" not in seen
+    await owner_gw.close()
+    await member_gw.close()
+
+
 async def test_voice_states_of_users_connected_nowhere_are_cleared(stack) -> None:
     """A process that died (or an instance restarted) leaves voice states behind; the
     gateway's upkeep clears those of users with no connection, and tells the guild."""
@@ -507,7 +539,8 @@ async def test_webrtc_signalling_refuses_bad_offers_clearly(voice_stack) -> None
     offer = browser.localDescription.sdp
     await browser.close()
     async with httpx.AsyncClient(verify=trust) as https:
-        assert (await https.get(f"{base}/healthz")).json() == {"status": "ok"}
+        health = (await https.get(f"{base}/healthz")).json()
+        assert health == {"status": "ok", "draining": False, "sessions": 0, "guilds": 1}
         preflight = await https.options(f"{base}/webrtc")
         assert preflight.status_code == 204
         assert preflight.headers["access-control-allow-origin"] == "*"

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 
 from spectrus_domain import voice
-from spectrus_media.node import MediaNode, VoiceSession
+from spectrus_media.node import DrainingError, MediaNode, VoiceSession
 from spectrus_media.protocol import Close, Op
 from spectrus_media.tls import ensure_certificate
 from spectrus_media_native import MODES, VoiceRouter
@@ -68,6 +68,28 @@ def test_moves_keep_a_live_connection_and_leaving_ends_it(node: MediaNode) -> No
     assert link.closed == [Close.DISCONNECTED]
 
 
+def test_a_draining_node_keeps_its_guilds_and_takes_no_new_one(node: MediaNode) -> None:
+    place(node, 10)  # guild 1
+    assert node.hosts(1) and not node.hosts(2)
+    stats = node.drain(True)
+    assert stats.draining and stats.guilds == 1
+    with pytest.raises(DrainingError):
+        node.place(voice.Place(2, 8, 20, "s20", False, False, False, False, True))
+    assert not node.hosts(2)
+    # Guild 1's call goes on: another member joins, and a member moves rooms.
+    place(node, 11)
+    assert place(node, 10, channel=9).token
+    assert node.stats().guilds == 1
+    # When its last member leaves, the guild is gone from the node, and with it the room
+    # a draining node would keep open for it.
+    assert node.leave(1, 10) and node.leave(1, 11)
+    assert not node.hosts(1) and node.stats().guilds == 0
+    with pytest.raises(DrainingError):
+        place(node, 12)
+    node.drain(False)
+    assert place(node, 12).token and node.hosts(1)
+
+
 def test_replay_buffer_answers_what_it_still_holds() -> None:
     session = VoiceSession(1, 2, "s", "t", 3, voice.Flags(1, 2, False, False, False, False, True))
     for n in range(200):
@@ -102,6 +124,11 @@ def test_guilds_spread_over_nodes_and_stay_put() -> None:
     assert 500 < len(moved) < 1000
     with pytest.raises(LookupError):
         voice.pick_node([], 1)
+    # The ranking's head is the pick, and leaving the head out promotes the runner-up.
+    for g in range(50):
+        ranked = voice.rank_nodes(nodes, g)
+        assert sorted(ranked) == sorted(nodes) and ranked[0] == picks[g]
+        assert voice.pick_node(ranked[1:], g) == ranked[1]
 
 
 def test_control_messages_reject_unknown_or_missing_fields() -> None:
@@ -136,8 +163,23 @@ async def test_control_service_over_grpc(node: MediaNode) -> None:
             assert placed.endpoint == "127.0.0.1:1" and not placed.moved
             node.identify(Recorder(), 1, 10, "s10", placed.token)
             stats = await method("Stats")(voice.Stats())
-            assert (stats.sessions, stats.rooms) == (1, 1)
+            assert (stats.sessions, stats.rooms, stats.guilds, stats.draining) == (1, 1, 1, False)
             assert stats.counters["received"] == 0
+            assert (await method("Locate")(voice.Locate(1))).existed is True
+            assert (await method("Locate")(voice.Locate(2))).existed is False
+
+            drained = await method("Drain")(voice.Drain(True))
+            assert drained.draining is True and drained.guilds == 1
+            other_guild = voice.Place(2, 8, 11, "s11", False, False, False, False, True)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await method("Place")(other_guild)
+            assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+            assert refused.value.details() == voice.DRAINING
+            same_guild = voice.Place(1, 9, 12, "s12", False, False, False, False, True)
+            assert (await method("Place")(same_guild)).endpoint == "127.0.0.1:1"
+            assert (await method("Drain")(voice.Drain(False))).draining is False
+            assert (await method("Place")(other_guild)).endpoint == "127.0.0.1:1"
+
             assert (await method("Leave")(voice.Leave(1, 10))).existed is True
             with pytest.raises(grpc.aio.AioRpcError) as bad:
                 await channel.unary_unary(f"/{voice.SERVICE}/Leave")(b'{"guild_id": 1}')

@@ -145,10 +145,12 @@ def crd_installed(kube_control_plane: Any) -> None:
     established = '{.status.conditions[?(@.type=="Established")].status}'
     Cluster(kube_control_plane, "default").wait(
         "the CRD established",
-        lambda: kube_control_plane.kubectl(
-            "get", "crd/communities.spectrus.io", "-o", f"jsonpath={established}"
-        ).stdout
-        == "True",
+        lambda: (
+            kube_control_plane.kubectl(
+                "get", "crd/communities.spectrus.io", "-o", f"jsonpath={established}"
+            ).stdout
+            == "True"
+        ),
     )
 
 

@@ -5,9 +5,11 @@ one process)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -17,7 +19,13 @@ from spectrus_domain.bus.redis import RedisBus, RedisTopology
 from spectrus_domain.config import Settings
 from spectrus_domain.context import Context
 from spectrus_domain.ids import SnowflakeGenerator
-from spectrus_domain.storage import connect
+from spectrus_domain.storage import Database, connect
+from spectrus_domain.storage.node_ids import (
+    NodeLease,
+    NodeLeaseLostError,
+    NoFreeNodeIdError,
+    lease_node_id,
+)
 
 log = logging.getLogger("spectrus")
 
@@ -48,8 +56,50 @@ def http_config(app: Callable[..., Any], settings: Settings) -> uvicorn.Config:
     )
 
 
-async def _serve(app: Callable[..., Any], settings: Settings) -> None:
-    await uvicorn.Server(http_config(app, settings)).serve()
+async def _serve(
+    app: Callable[..., Any], settings: Settings, lease: NodeLease | None = None
+) -> None:
+    """Serve until stopped; with a node id lease, renew it meanwhile and stop serving
+    (raising NodeLeaseLostError) when it is lost."""
+    server = uvicorn.Server(http_config(app, settings))
+    if lease is None:
+        await server.serve()
+        return
+    serving = asyncio.create_task(server.serve())
+    keeping = asyncio.create_task(lease.keep())
+    try:
+        await asyncio.wait({serving, keeping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # The server stopped (a signal), or the lease was lost (requests in flight now
+        # fail on the generator's guard): either way the other one ends too.
+        server.should_exit = True
+        keeping.cancel()
+        await asyncio.wait({serving, keeping})
+    lost = None if keeping.cancelled() else keeping.exception()
+    if lost is not None:
+        raise lost
+    serving.result()
+
+
+@contextlib.asynccontextmanager
+async def _node_ids(
+    settings: Settings, db: Database
+) -> AsyncIterator[tuple[SnowflakeGenerator, NodeLease | None]]:
+    """The process's id source: ``node_id`` as set, or a node id leased from PostgreSQL
+    (released when the service stops)."""
+    if not settings.node_id_lease:
+        yield SnowflakeGenerator(settings.node_id), None
+        return
+    lease = await lease_node_id(db)  # logs which
+    try:
+        yield lease.generator(), lease
+    finally:
+        try:
+            await lease.release()
+        except Exception as exc:  # the database is away; the lease simply expires
+            log.warning(
+                "could not release node id %d (%s); it frees in %g s", lease.node_id, exc, lease.ttl
+            )
 
 
 # Each service imports its package only when run, so an image that carries one service
@@ -65,12 +115,13 @@ async def run_api(settings: Settings) -> None:
     publisher = BackgroundPublisher(RedisBus(topology))
     db.publisher = publisher
     try:
-        ctx = await Context.open(db, settings, SnowflakeGenerator(settings.node_id))
-        log.info("api serving on %s:%s", settings.host, settings.port)
-        try:
-            await _serve(create_app(ctx), settings)
-        finally:
-            await publisher.close()
+        async with _node_ids(settings, db) as (ids, lease):
+            ctx = await Context.open(db, settings, ids)
+            log.info("api serving on %s:%s", settings.host, settings.port)
+            try:
+                await _serve(create_app(ctx), settings, lease)
+            finally:
+                await publisher.close()
     finally:
         await topology.close()
         await db.close()
@@ -78,7 +129,7 @@ async def run_api(settings: Settings) -> None:
 
 async def run_gateway(settings: Settings) -> None:
     from spectrus_gateway.app import create_gateway_app
-    from spectrus_gateway.media import MediaNodes
+    from spectrus_gateway.media import MediaNodes, NodesFile
     from spectrus_gateway.redis_stores import RedisPresenceStore, RedisSessionStore
     from spectrus_gateway.server import Gateway
 
@@ -86,23 +137,30 @@ async def run_gateway(settings: Settings) -> None:
     db = await connect(settings.database_url)
     topology = await RedisTopology.connect(settings.redis, cluster=settings.redis_cluster)
     try:
-        ctx = await Context.open(db, settings, SnowflakeGenerator(settings.node_id))
-        nodes = MediaNodes(settings.media) if settings.media else None
-        if nodes is None:
-            log.warning("no --media-nodes: voice channels show who joins, but carry no audio")
-        gateway = Gateway(
-            ctx,
-            RedisBus(topology),
-            RedisSessionStore(topology),
-            RedisPresenceStore(topology),
-            media=nodes,
-        )
-        log.info("gateway serving on %s:%s", settings.host, settings.port)
-        try:
-            await _serve(create_gateway_app(gateway), settings)
-        finally:
-            if nodes is not None:
-                await nodes.close()
+        async with _node_ids(settings, db) as (ids, lease):
+            ctx = await Context.open(db, settings, ids)
+            nodes: MediaNodes | None = None
+            if settings.media_nodes_file:
+                nodes = MediaNodes(NodesFile(Path(settings.media_nodes_file)))
+                if settings.media:
+                    log.warning("--media-nodes-file given: --media-nodes is not used")
+            elif settings.media:
+                nodes = MediaNodes(settings.media)
+            else:
+                log.warning("no --media-nodes: voice channels show who joins, but carry no audio")
+            gateway = Gateway(
+                ctx,
+                RedisBus(topology),
+                RedisSessionStore(topology),
+                RedisPresenceStore(topology),
+                media=nodes,
+            )
+            log.info("gateway serving on %s:%s", settings.host, settings.port)
+            try:
+                await _serve(create_gateway_app(gateway), settings, lease)
+            finally:
+                if nodes is not None:
+                    await nodes.close()
     finally:
         await topology.close()
         await db.close()
@@ -133,6 +191,10 @@ def run(service: str, settings: Settings) -> int:
     except ConfigError as exc:
         print(f"spectrus {service}: {exc}")
         return 2
+    except (NodeLeaseLostError, NoFreeNodeIdError) as exc:
+        # Exiting beats minting ids another process may mint too; Kubernetes restarts us.
+        log.critical("spectrus %s stopped: %s", service, exc)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0

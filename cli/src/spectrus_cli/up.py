@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -28,7 +29,7 @@ from spectrus_domain.context import Context
 from spectrus_domain.ids import SnowflakeGenerator
 from spectrus_domain.storage import connect
 from spectrus_gateway.app import gateway_routes
-from spectrus_gateway.media import MediaNodes
+from spectrus_gateway.media import MediaNodes, NodesFile
 from spectrus_gateway.presence import MemoryPresenceStore
 from spectrus_gateway.server import Gateway
 from spectrus_gateway.sessions import MemorySessionStore
@@ -94,7 +95,11 @@ async def serve(settings: Settings, dsn: str) -> None:
     try:
         ctx = await Context.open(db, settings, SnowflakeGenerator(settings.node_id))
         await media.start()
-        nodes = MediaNodes(settings.media or [media.control])
+        nodes = MediaNodes(
+            NodesFile(Path(settings.media_nodes_file))
+            if settings.media_nodes_file
+            else settings.media or [media.control]
+        )
         gateway = Gateway(ctx, bus, MemorySessionStore(), MemoryPresenceStore(), media=nodes)
         server = _Server(http_config(compose(ctx, gateway), settings))
         serving = asyncio.create_task(server.serve())

@@ -92,5 +92,7 @@ class SignedUrls:
         return data
 
 
-async def load_signer(db: Database, base_url: str) -> UrlSigner:
-    return UrlSigner(await instance_secret(db, SECRET_NAME), base_url.rstrip("/"))
+async def load_signer(db: Database, base_url: str, *, secret_key: str = "") -> UrlSigner:
+    """The signer for this instance; ``secret_key`` (the setting) derives its secret."""
+    secret = await instance_secret(db, SECRET_NAME, key=secret_key)
+    return UrlSigner(secret, base_url.rstrip("/"))

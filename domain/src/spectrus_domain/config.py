@@ -53,9 +53,23 @@ class Settings:
     node_id: int = field(
         default=0, metadata=_about("0..1023, unique per process: the node bits of snowflake ids")
     )
+    node_id_lease: bool = field(
+        default=False,
+        metadata=_about(
+            "spectrus api and gateway lease a free node id from PostgreSQL at start instead of "
+            "using node_id (for replicas that share one configuration)"
+        ),
+    )
     registration: str = field(
         default="open",
         metadata=_about("whether anyone may register an account", "open", "closed"),
+    )
+    max_accounts: int = field(
+        default=0,
+        metadata=_about(
+            "most accounts (people and bots) the instance holds; registering and creating "
+            "applications are refused at the limit (0: unlimited)"
+        ),
     )
     rate_limit_scale: float = field(
         default=1.0,
@@ -73,6 +87,21 @@ class Settings:
         default=7 * DAY,
         metadata=_about(
             "seconds committed events stay in the outbox for gateways to catch up from"
+        ),
+    )
+    message_retention_days: int = field(
+        default=0,
+        metadata=_about(
+            "days messages are kept in guilds that set no retention of their own "
+            "(0: forever; else 1..36500)"
+        ),
+    )
+    secret_key: str = field(
+        default="",
+        repr=False,
+        metadata=_about(
+            "at least 32 characters: the instance's shared secrets (attachment URL signing) "
+            "are derived from it instead of being kept in the database"
         ),
     )
     trust_proxy: bool = field(
@@ -137,6 +166,13 @@ class Settings:
         metadata=_about(
             "comma-separated control addresses (host:port) of media nodes the gateway places "
             "voice on (spectrus up: its own)"
+        ),
+    )
+    media_nodes_file: str = field(
+        default="",
+        metadata=_about(
+            "file listing the media nodes instead of media_nodes, re-read when it changes: "
+            "one host:port a line, optionally followed by the word draining"
         ),
     )
     media_control_port: int = field(
@@ -248,5 +284,12 @@ def validate(s: Settings) -> None:
         s.embed_networks  # noqa: B018 - parsed for its errors
     except ValueError as exc:
         raise ValueError(f"SPECTRUS_EMBED_ALLOW_NETWORKS: {exc}") from None
+    if s.max_accounts < 0:
+        raise ValueError("SPECTRUS_MAX_ACCOUNTS must not be negative (0: unlimited)")
+    if s.message_retention_days != 0 and not 1 <= s.message_retention_days <= 36500:
+        raise ValueError("SPECTRUS_MESSAGE_RETENTION_DAYS must be 0 (forever) or in 1..36500")
+    # HMAC-SHA256 keys shorter than its output weaken it; 32 characters is the floor.
+    if s.secret_key and len(s.secret_key) < 32:
+        raise ValueError("SPECTRUS_SECRET_KEY must be at least 32 characters when set")
     if s.session_ttl < 60 or s.refresh_ttl < s.session_ttl:
         raise ValueError("need SPECTRUS_SESSION_TTL >= 60 and SPECTRUS_REFRESH_TTL >= it")

@@ -33,7 +33,8 @@ class Context:
         ids: SnowflakeGenerator,
         clock: Callable[[], datetime] = _utcnow,
     ) -> Context:
-        return cls(db, settings, ids, await load_signer(db, settings.base_url), clock)
+        signer = await load_signer(db, settings.base_url, secret_key=settings.secret_key)
+        return cls(db, settings, ids, signer, clock)
 
     def now(self) -> datetime:
         return self.clock()

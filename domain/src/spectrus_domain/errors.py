@@ -53,6 +53,7 @@ class Error(Enum):
 
     BANNED_FROM_GUILD = ErrorSpec(403, 40007, "The user is banned from this guild")
     REGISTRATION_CLOSED = ErrorSpec(403, 40008, "Registration is closed on this instance")
+    MAX_ACCOUNTS = ErrorSpec(403, 40009, "This instance has reached its maximum number of accounts")
 
     MISSING_ACCESS = ErrorSpec(403, 50001, "Missing Access")
     INVALID_ACCOUNT_TYPE = ErrorSpec(403, 50002, "Invalid account type")

@@ -39,14 +39,30 @@ def snowflake_floor(unix_ms: int) -> int:
 class SnowflakeGenerator:
     """Thread-safe monotonic snowflake source for one node (0..1023)."""
 
-    def __init__(self, node: int, clock_ms: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        node: int,
+        clock_ms: Callable[[], int] | None = None,
+        *,
+        not_before_ms: int = 0,
+        guard: Callable[[], None] | None = None,
+    ) -> None:
+        """``not_before_ms`` (Unix ms): issue no id from earlier, because another holder of
+        this node number may have used those milliseconds. ``guard`` runs before every id
+        and raises when this process may no longer use the node number (its lease ran out).
+        """
         if not 0 <= node <= MAX_NODE:
             raise ValueError(f"node must be in 0..{MAX_NODE}, got {node}")
         self._node = node
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._guard = guard
         self._lock = threading.Lock()
-        self._last_ms = 0
+        self._last_ms = max(not_before_ms - DISCORD_EPOCH_MS, 0)
         self._increment = 0
+
+    @property
+    def node(self) -> int:
+        return self._node
 
     def next(self) -> int:
         return self.next_after(0)
@@ -54,6 +70,8 @@ class SnowflakeGenerator:
     def next_after(self, floor: int) -> int:
         """A fresh id strictly greater than ``floor`` and than every id given out before."""
         floor_ms = snowflake_time_ms(floor) - DISCORD_EPOCH_MS if floor else 0
+        if self._guard is not None:
+            self._guard()
         with self._lock:
             now = self._clock_ms() - DISCORD_EPOCH_MS
             # Never go back in time, and never issue an id in the same millisecond as the

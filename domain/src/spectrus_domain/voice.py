@@ -4,7 +4,9 @@ gRPC carries it (service ``spectrus.media.v1.Media``, one unary method per reque
 below) with JSON bodies rather than protobuf: the messages are small and rare (one per
 voice join, move or mute), and a shared dataclass keeps both sides in step without a
 code generator. Nodes are chosen per guild by rendezvous hashing, so every member of a
-guild's voice channels meets on one node, and adding a node moves only its share.
+guild's voice channels meets on one node, and adding a node moves only its share; a guild
+that already has voice on a node stays there (``Locate``), and a draining node takes no
+new guilds (``Drain``), so nodes can be added and retired under live calls.
 """
 
 from __future__ import annotations
@@ -69,6 +71,23 @@ class Done:
 
 
 @dataclass(frozen=True)
+class Locate:
+    """Does the node have voice for this guild (anyone placed there)? The answer is a
+    ``Done``. Gateways ask before placing, so a guild's call never splits over nodes."""
+
+    guild_id: int
+
+
+@dataclass(frozen=True)
+class Drain:
+    """Start (or stop) draining: a draining node refuses to ``Place`` users of a guild it
+    has no voice for (status FAILED_PRECONDITION, details "draining") and keeps serving
+    the guilds it has. The answer is its ``NodeStats``."""
+
+    draining: bool
+
+
+@dataclass(frozen=True)
 class Stats:
     pass
 
@@ -76,8 +95,10 @@ class Stats:
 @dataclass(frozen=True)
 class NodeStats:
     endpoint: str
-    sessions: int
-    rooms: int
+    sessions: int  # voice connections carrying packets
+    rooms: int  # voice channels with such a connection
+    guilds: int  # guilds with anyone placed (connected or not): 0 means a drain is over
+    draining: bool
     counters: dict[str, int]
 
 
@@ -85,8 +106,12 @@ METHODS: dict[str, tuple[type[Any], type[Any]]] = {
     "Place": (Place, Placed),
     "Flags": (Flags, Done),
     "Leave": (Leave, Done),
+    "Locate": (Locate, Done),
+    "Drain": (Drain, NodeStats),
     "Stats": (Stats, NodeStats),
 }
+DRAINING = "draining"
+"""The status details of a Place refused by a draining node."""
 
 T = TypeVar("T")
 
@@ -109,12 +134,19 @@ def decoder(kind: type[T]) -> Any:
     return decode
 
 
-def pick_node(nodes: list[str], guild_id: int) -> str:
-    """Rendezvous (highest random weight) hashing of a guild over the media nodes."""
-    if not nodes:
-        raise LookupError("no media node is configured")
+def rank_nodes(nodes: list[str], guild_id: int) -> list[str]:
+    """The media nodes in rendezvous (highest random weight) order for a guild: the first
+    is its home; when that one cannot take it, the next, and so on. Removing a node moves
+    only its own guilds, each to the next in its order."""
 
     def weight(node: str) -> bytes:
         return hashlib.blake2b(f"{node}/{guild_id}".encode(), digest_size=8).digest()
 
-    return max(nodes, key=weight)
+    return sorted(nodes, key=weight, reverse=True)
+
+
+def pick_node(nodes: list[str], guild_id: int) -> str:
+    """The first node of ``rank_nodes``."""
+    if not nodes:
+        raise LookupError("no media node is configured")
+    return rank_nodes(nodes, guild_id)[0]

@@ -776,7 +776,7 @@ class Session:
                 may_speak=not state["suppress"],
             )
         )
-        if placed.moved:
+        if placed is None or placed.moved:  # no media node listed, or a room change
             return
         data = {"token": placed.token, "guild_id": str(guild_id), "endpoint": placed.endpoint}
         entry = "i:" + orjson.dumps({"t": "VOICE_SERVER_UPDATE", "d": data}).decode()

@@ -1,5 +1,5 @@
 """The media node's gRPC control service (``spectrus.media.v1.Media``): Place, Flags,
-Leave and Stats, with the JSON bodies defined in ``spectrus_domain.voice``."""
+Leave, Locate, Drain and Stats, with the JSON bodies defined in ``spectrus_domain.voice``."""
 
 from __future__ import annotations
 
@@ -9,14 +9,19 @@ from typing import Any
 import grpc
 
 from spectrus_domain import voice
-from spectrus_media.node import MediaNode
+from spectrus_media.node import DrainingError, MediaNode
 
 
 def _handlers(
     node: MediaNode,
 ) -> dict[str, Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]]:
-    async def place(req: voice.Place, _context: grpc.aio.ServicerContext[Any, Any]) -> voice.Placed:
-        return node.place(req)
+    async def place(req: voice.Place, context: grpc.aio.ServicerContext[Any, Any]) -> voice.Placed:
+        try:
+            return node.place(req)
+        except DrainingError:
+            # The gateway reads this status as "try the next node".
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, voice.DRAINING)
+            raise  # abort raises; this only tells type checkers so
 
     async def flags(req: voice.Flags, _context: grpc.aio.ServicerContext[Any, Any]) -> voice.Done:
         return voice.Done(node.set_flags(req))
@@ -24,12 +29,27 @@ def _handlers(
     async def leave(req: voice.Leave, _context: grpc.aio.ServicerContext[Any, Any]) -> voice.Done:
         return voice.Done(node.leave(req.guild_id, req.user_id))
 
+    async def locate(req: voice.Locate, _context: grpc.aio.ServicerContext[Any, Any]) -> voice.Done:
+        return voice.Done(node.hosts(req.guild_id))
+
+    async def drain(
+        req: voice.Drain, _context: grpc.aio.ServicerContext[Any, Any]
+    ) -> voice.NodeStats:
+        return node.drain(req.draining)
+
     async def stats(
         _req: voice.Stats, _context: grpc.aio.ServicerContext[Any, Any]
     ) -> voice.NodeStats:
         return node.stats()
 
-    return {"Place": place, "Flags": flags, "Leave": leave, "Stats": stats}
+    return {
+        "Place": place,
+        "Flags": flags,
+        "Leave": leave,
+        "Locate": locate,
+        "Drain": drain,
+        "Stats": stats,
+    }
 
 
 async def start_control(node: MediaNode, address: str) -> tuple[grpc.aio.Server, int]:

@@ -6,6 +6,9 @@ token that the user's voice client presents in IDENTIFY. From IDENTIFY until ``L
 the placement owns one session in the router (its SSRC, key and mode). The WebSocket
 may drop and RESUME meanwhile; the router session and the room stay.
 
+A *draining* node (``Drain``, before it is retired) takes no new guilds: it refuses to
+place users of a guild nobody is placed for here, and keeps serving the calls it has.
+
 Everything here runs on the event loop; router calls are short control operations
 (a lock and a table update on the Rust side), never per packet.
 """
@@ -16,7 +19,7 @@ import hmac
 import itertools
 import logging
 import secrets
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -85,6 +88,10 @@ class VoiceSession:
         return [text for seq, text in self.sent if seq > seq_ack]
 
 
+class DrainingError(Exception):
+    """A draining node was asked to take a guild it has no voice for."""
+
+
 class MediaNode:
     def __init__(
         self, router: Router, endpoint: str, public_host: str, modes: tuple[str, ...]
@@ -93,7 +100,9 @@ class MediaNode:
         self.endpoint = endpoint
         self.public_host = public_host
         self.modes = modes
+        self.draining = False
         self._by_user: dict[tuple[int, int], VoiceSession] = {}
+        self._guild_users: Counter[int] = Counter()  # placements per guild
         self._ids = itertools.count(1)
         self._ssrcs = itertools.count(secrets.randbelow(1 << 30) + 1)
 
@@ -115,6 +124,9 @@ class MediaNode:
                 self._move(current, req.channel_id)
             self._apply_flags(current, flags)
             return voice.Placed(current.token, self.endpoint, moved=current.router_id != 0)
+        if self.draining and not self._guild_users[req.guild_id]:
+            # Retiring: the guild's call is not here, so it starts on another node.
+            raise DrainingError(req.guild_id)
         if current is not None:  # the user joined from another client: that one leaves
             self._drop(current, Close.DISCONNECTED)
         session = VoiceSession(
@@ -126,6 +138,7 @@ class MediaNode:
             flags,
         )
         self._by_user[(req.guild_id, req.user_id)] = session
+        self._guild_users[req.guild_id] += 1
         return voice.Placed(session.token, self.endpoint, moved=False)
 
     def set_flags(self, flags: voice.Flags) -> bool:
@@ -142,10 +155,27 @@ class MediaNode:
         self._drop(session, Close.DISCONNECTED)
         return True
 
+    def hosts(self, guild_id: int) -> bool:
+        """Whether anyone of the guild is placed here (``Locate``)."""
+        return self._guild_users[guild_id] > 0
+
+    def drain(self, draining: bool) -> voice.NodeStats:
+        if draining != self.draining:
+            log.info("media node %s", "draining" if draining else "taking new guilds again")
+        self.draining = draining
+        return self.stats()
+
     def stats(self) -> voice.NodeStats:
         rooms = {s.channel_id for s in self._by_user.values() if s.router_id}
         live = sum(1 for s in self._by_user.values() if s.router_id)
-        return voice.NodeStats(self.endpoint, live, len(rooms), self.router.counters())
+        return voice.NodeStats(
+            self.endpoint,
+            live,
+            len(rooms),
+            len(self._guild_users),
+            self.draining,
+            self.router.counters(),
+        )
 
     # --- the voice WebSocket ---------------------------------------------------------
 
@@ -311,6 +341,9 @@ class MediaNode:
     def _drop(self, session: VoiceSession, code: Close) -> None:
         self._announce_departure(session)
         del self._by_user[(session.guild_id, session.user_id)]
+        self._guild_users[session.guild_id] -= 1
+        if not self._guild_users[session.guild_id]:
+            del self._guild_users[session.guild_id]
         if session.router_id:
             self.router.remove_session(session.router_id)
         if session.link is not None:

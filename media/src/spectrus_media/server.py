@@ -57,7 +57,8 @@ class _Link:
 
 class VoiceGateway:
     """ASGI callable serving the voice WebSocket at any path (clients dial ``/?v=8``),
-    ``GET /healthz`` and, with a bridge, browsers' WebRTC offers at ``POST /webrtc``."""
+    ``GET /healthz`` (with the drain state) and, with a bridge, browsers' WebRTC offers at
+    ``POST /webrtc``."""
 
     def __init__(self, node: MediaNode, bridge: WebRtcBridge | None = None) -> None:
         self.node = node
@@ -110,7 +111,16 @@ class VoiceGateway:
             (b"access-control-allow-headers", b"content-type"),
         ]
         if scope["path"] == "/healthz" and scope["method"] == "GET":
-            await _respond(send, 200, {"status": "ok"}, cors)
+            # Still 200 while draining: the node serves its calls until they end. The body
+            # tells probes and people how far a drain is.
+            stats = self.node.stats()
+            health = {
+                "status": "ok",
+                "draining": stats.draining,
+                "sessions": stats.sessions,
+                "guilds": stats.guilds,
+            }
+            await _respond(send, 200, health, cors)
             return
         if scope["path"] != "/webrtc" or self.bridge is None:
             await _respond(send, 404, {"message": "voice WebSocket only"}, cors)

@@ -210,7 +210,13 @@ def _pod_spec(spec: CommunitySpec, containers: list[Manifest], **extra: Any) -> 
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "containers": containers,
-        "volumes": [{"name": "data", "emptyDir": {}}, *extra.pop("volumes", [])],
+        # The root filesystem is read-only: scratch space (uploads being received, the
+        # voice certificate) goes to these.
+        "volumes": [
+            {"name": "data", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {}},
+            *extra.pop("volumes", []),
+        ],
         **extra,
     }
     if spec.pull_secrets:
@@ -229,7 +235,10 @@ def _container(
         "envFrom": [{"configMapRef": {"name": child_name(owner, "config")}}],
         "env": process_env(owner, spec),
         "securityContext": _security_context(),
-        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
+        "volumeMounts": [
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's own emptyDir
+        ],
     }
 
 

@@ -11,6 +11,7 @@ import asyncpg
 
 from spectrus_domain import audit, credentials, events, queries, shapes
 from spectrus_domain.access import Actor, guild_access
+from spectrus_domain.actions.auth import check_account_room
 from spectrus_domain.actions.guilds import add_member
 from spectrus_domain.audit import AuditAction
 from spectrus_domain.context import Context
@@ -41,6 +42,9 @@ async def create_application(
     app_id = ctx.ids.next()
 
     async def body(conn: Connection) -> dict[str, Any]:
+        # A bot is an account like any other: without this a capped instance would still
+        # grow without bound, one application at a time.
+        await check_account_room(ctx, conn)
         await conn.execute(
             "INSERT INTO users (id, username, bot, created_at) VALUES ($1, $2, true, $3)",
             app_id,

@@ -17,6 +17,20 @@ from spectrus_domain.storage.db import Connection, one, update
 # Recording every request's use of a token would turn reads into writes; once a minute
 # is precise enough for "last used".
 _TOUCH_INTERVAL = timedelta(minutes=1)
+_ACCOUNTS_LOCK = 0x5EC7_0003  # pg_advisory_xact_lock key: account creation under a cap
+
+
+async def check_account_room(ctx: Context, conn: Connection) -> None:
+    """Refuse a new account (person or bot) once the instance holds ``max_accounts``.
+
+    Call inside the creating transaction: the lock queues concurrent creators until this
+    one commits, so two cannot both take the last place."""
+    limit = ctx.settings.max_accounts
+    if limit <= 0:
+        return
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _ACCOUNTS_LOCK)
+    if await conn.fetchval("SELECT count(*) FROM users WHERE NOT system") >= limit:
+        raise DomainError(Error.MAX_ACCOUNTS)
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,7 @@ async def register(
     user_id = ctx.ids.next()
 
     async def body(conn: Connection) -> TokenPair:
+        await check_account_room(ctx, conn)
         try:
             async with conn.transaction():  # a savepoint, so a taken name is a clean error
                 await conn.execute(

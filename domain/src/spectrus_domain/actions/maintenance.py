@@ -1,5 +1,6 @@
 """Housekeeping writes: pruning the event outbox past its retention, and purging the
-messages of guilds with a retention period (their files follow through the sweeper)."""
+messages of guilds with a retention period, their own or the instance's (their files
+follow through the sweeper)."""
 
 from __future__ import annotations
 
@@ -66,12 +67,23 @@ async def _purge_batch(conn: Connection, guild_id: int, floor: int) -> int:
 async def purge_expired_messages(ctx: Context) -> int:
     """Delete messages older than their guild's retention period, oldest first, a batch
     per transaction; clients hear MESSAGE_DELETE(_BULK) as for any deletion. Returns how
-    many went. Several processes may run this at once: they skip each other's rows."""
+    many went. Several processes may run this at once: they skip each other's rows.
+
+    A guild without a period of its own follows the instance's ``message_retention_days``
+    (0: such guilds keep everything)."""
     removed = 0
-    for guild in await ctx.db.fetch(
-        "SELECT id, message_retention_days FROM guilds WHERE message_retention_days IS NOT NULL"
-    ):
-        cutoff = ctx.now() - timedelta(days=guild["message_retention_days"])
+    default = ctx.settings.message_retention_days
+    if default:
+        guilds = await ctx.db.fetch(
+            "SELECT id, coalesce(message_retention_days, $1) AS days FROM guilds", default
+        )
+    else:
+        guilds = await ctx.db.fetch(
+            """SELECT id, message_retention_days AS days FROM guilds
+               WHERE message_retention_days IS NOT NULL"""
+        )
+    for guild in guilds:
+        cutoff = ctx.now() - timedelta(days=guild["days"])
         floor = snowflake_floor(int(cutoff.timestamp() * 1000))
         while True:
             count = await ctx.db.write(partial(_purge_batch, guild_id=guild["id"], floor=floor))

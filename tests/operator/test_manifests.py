@@ -1,4 +1,8 @@
-"""The manifest builders, spec in and objects out, one test per spec field."""
+"""The operator's manifest builders, spec in and objects out, one test per spec field.
+
+The operator's unit tests live here rather than in operator/tests: pytest (importlib mode)
+names test modules after their path, and a top-level `operator` package would shadow the
+standard library's for every test collected after them."""
 
 from __future__ import annotations
 
