@@ -32,7 +32,7 @@ def run(pods: list[MediaPod], replicas: int = 2, **kw: object):  # type: ignore[
         "replicas": replicas,
         "ports": range(30000, 30004),
         "drain_timeout": 60.0,
-        "sessions": {},
+        "calls": {},
         "now": T0,
     }
     return plan(pods, **(args | kw))  # type: ignore[arg-type]
@@ -59,9 +59,9 @@ def test_replacements_come_first_then_old_pods_drain() -> None:
 def test_draining_pod_waits_for_calls_or_timeout() -> None:
     draining = pod(0, 30000, "old", drain_started=T0 - 10)
     current = [pod(0, 30001), pod(1, 30002)]
-    assert run([draining, *current], sessions={draining.name: 3}).delete == []
+    assert run([draining, *current], calls={draining.name: 3}).delete == []
     assert run([draining, *current]).delete == []  # no answer: wait for the timeout
-    assert run([draining, *current], sessions={draining.name: 0}).delete == [draining.name]
+    assert run([draining, *current], calls={draining.name: 0}).delete == [draining.name]
     assert run([draining, *current], now=T0 + 50).delete == [draining.name]
 
 

@@ -95,12 +95,13 @@ def plan(
     replicas: int,
     ports: range,
     drain_timeout: float,
-    sessions: dict[str, int],
+    calls: dict[str, int],
     now: float,
     taken: frozenset[int] = frozenset(),
 ) -> MediaPlan:
-    """What to do next for ``replicas`` pods of ``template``. ``sessions`` holds the live
-    session counts of draining pods that answered (a silent one waits out its timeout);
+    """What to do next for ``replicas`` pods of ``template``. ``calls`` holds, for the
+    draining pods that answered, how many guilds still have voice on them (a silent pod
+    waits out its timeout);
     ``taken`` are ports other communities' media pods hold nearby (same namespace)."""
     out = MediaPlan()
     live = [p for p in pods if not p.deleting]
@@ -122,7 +123,7 @@ def plan(
     for p in live:
         if p.draining:
             assert p.drain_started is not None
-            if sessions.get(p.name) == 0 or now - p.drain_started >= drain_timeout:
+            if calls.get(p.name) == 0 or now - p.drain_started >= drain_timeout:
                 out.delete.append(p.name)
         elif p.template == template and p.slot >= replicas:
             out.drain.append(p.name)  # scaled down
@@ -148,8 +149,8 @@ class NodeControl:
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     async def drain(self, address: str) -> int | None:
-        """Tell the node to take no new rooms; its session count, or None if it did not
-        answer (it may be gone, or unreachable from here)."""
+        """Tell the node to take no new guilds; how many guilds it still carries (0: the
+        drain is over), or None if it did not answer (gone, or unreachable from here)."""
         if not address:
             return None
         channel = self._channels.get(address)
@@ -164,7 +165,7 @@ class NodeControl:
             stats = await call(voice.Drain(draining=True), timeout=CALL_TIMEOUT)
         except grpc.aio.AioRpcError:
             return None
-        return int(stats.sessions)
+        return int(stats.guilds)
 
     async def forget(self, keep: set[str]) -> None:
         for address in set(self._channels) - keep:

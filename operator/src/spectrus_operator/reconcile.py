@@ -311,13 +311,13 @@ class Reconciler:
                 seen.degraded.append(
                     ("MediaUnschedulable", f"media pod {p['metadata']['name']}: {why}")
                 )
-        sessions: dict[str, int] = {}
+        calls: dict[str, int] = {}
         for pod in pods:
             if pod.draining and not pod.deleting:
                 # Repeated every run: a node that restarted forgets it was draining.
                 count = await self.nodes.drain(pod.control)
                 if count is not None:
-                    sessions[pod.name] = count
+                    calls[pod.name] = count
         template = m.media_template_hash(spec)
         steps = plan(
             pods,
@@ -325,7 +325,7 @@ class Reconciler:
             replicas=replicas,
             ports=range(spec.media.port_start, spec.media.port_end + 1),
             drain_timeout=spec.media.drain_timeout,
-            sessions=sessions,
+            calls=calls,
             now=self.clock(),
             taken=taken,
         )
@@ -344,7 +344,7 @@ class Reconciler:
             )
         for pod_name in steps.delete:
             await self.kube.delete("Pod", namespace, pod_name)
-            left = sessions.get(pod_name)
+            left = calls.get(pod_name)
             why = (
                 "its calls ended"
                 if left == 0
@@ -392,7 +392,7 @@ class Reconciler:
                 "port": p.port,
                 "ready": p.ready,
                 "draining": p.draining or p.name in gone,
-                **({"sessions": sessions[p.name]} if p.name in sessions else {}),
+                **({"calls": calls[p.name]} if p.name in calls else {}),
             }
             for p in sorted(serving, key=lambda p: p.name)
         ]
