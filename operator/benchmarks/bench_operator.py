@@ -113,7 +113,9 @@ def main() -> None:
         idle_rss = proc.memory_info().rss
 
         def ready_names() -> set[str]:
-            items = json.loads(kubectl("-n", "bench", "get", "communities", "-o", "json"))["items"]
+            items = json.loads(
+                kubectl("-n", "bench", "get", "communities.spectrus.io", "-o", "json")
+            )["items"]
             return {
                 c["metadata"]["name"]
                 for c in items

@@ -63,7 +63,7 @@ class Cluster:
         self.kubectl("apply", "-f", "-", input=json.dumps(obj))
 
     def community(self, name: str) -> Any:
-        return self.get("community", name)
+        return self.get("communities.spectrus.io", name)
 
     def children(self, name: str) -> dict[str, list[Any]]:
         """Every object labelled as the community's, by kind."""
@@ -253,7 +253,12 @@ def test_community_lifecycle(cluster: Cluster, operator: Operator) -> None:
     # pods (the old ones drain; unreachable from here, they wait out the 2 s timeout).
     old_media = {m["pod"] for m in media}
     cluster.kubectl(
-        "patch", "community", "alpha", "--type=merge", "-p", '{"spec":{"version":"0.2.0"}}'
+        "patch",
+        "communities.spectrus.io",
+        "alpha",
+        "--type=merge",
+        "-p",
+        '{"spec":{"version":"0.2.0"}}',
     )
     obj = cluster.ready("alpha", version="0.2.0")
     children = cluster.children("alpha")
@@ -278,7 +283,7 @@ def test_community_lifecycle(cluster: Cluster, operator: Operator) -> None:
     assert "MediaDraining" in events and "MediaPodDeleted" in events
     assert cluster.get("secret", "alpha-keys")["data"] == key_before  # generated once
 
-    cluster.kubectl("delete", "community", "alpha", "--wait=true", "--timeout=60s")
+    cluster.kubectl("delete", "communities.spectrus.io", "alpha", "--wait=true", "--timeout=60s")
     cluster.wait(
         "every child gone",
         lambda: (

@@ -94,6 +94,7 @@ class Reconciler:
         self.clock = clock
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._again: set[tuple[str, str]] = set()
+        self._port_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- entry points --------------------------------------------------------------------
@@ -296,41 +297,40 @@ class Reconciler:
             await self.kube.apply(m.media_network_policy(owner))
         else:
             await self.kube.delete("NetworkPolicy", namespace, m.child_name(owner, "media"))
-        all_media = await self.kube.list(
-            "Pod", namespace, {m.COMPONENT_LABEL: "media", **m.MANAGED_BY}
-        )
-        raw = [p for p in all_media if p["metadata"]["labels"].get(m.COMMUNITY_LABEL) == name]
-        taken = frozenset(
-            MediaPod.of(p).port
-            for p in all_media
-            if p["metadata"]["labels"].get(m.COMMUNITY_LABEL) != name
-        )
-        pods = [MediaPod.of(p) for p in raw]
-        for p in raw:
-            if why := unschedulable(p):
-                seen.degraded.append(
-                    ("MediaUnschedulable", f"media pod {p['metadata']['name']}: {why}")
-                )
         calls: dict[str, int] = {}
-        for pod in pods:
+        for raw_pod in await self.kube.list("Pod", namespace, m.selector(name, "media")):
+            pod = MediaPod.of(raw_pod)
             if pod.draining and not pod.deleting:
                 # Repeated every run: a node that restarted forgets it was draining.
                 count = await self.nodes.drain(pod.control)
                 if count is not None:
                     calls[pod.name] = count
         template = m.media_template_hash(spec)
-        steps = plan(
-            pods,
-            template=template,
-            replicas=replicas,
-            ports=range(spec.media.port_start, spec.media.port_end + 1),
-            drain_timeout=spec.media.drain_timeout,
-            calls=calls,
-            now=self.clock(),
-            taken=taken,
-        )
-        for slot, port in steps.create:
-            await self.kube.create(m.media_pod(owner, spec, slot, port))
+        # Communities of one namespace reconcile concurrently and pick host ports from what
+        # the others hold: one at a time, or two would take the same port.
+        async with self._port_locks.setdefault(namespace, asyncio.Lock()):
+            all_media = await self.kube.list(
+                "Pod", namespace, {m.COMPONENT_LABEL: "media", **m.MANAGED_BY}
+            )
+            mine = [p for p in all_media if p["metadata"]["labels"].get(m.COMMUNITY_LABEL) == name]
+            pods = [MediaPod.of(p) for p in mine]
+            steps = plan(
+                pods,
+                template=template,
+                replicas=replicas,
+                ports=range(spec.media.port_start, spec.media.port_end + 1),
+                drain_timeout=spec.media.drain_timeout,
+                calls=calls,
+                now=self.clock(),
+                taken=frozenset(MediaPod.of(p).port for p in all_media if p not in mine),
+            )
+            for slot, port in steps.create:
+                await self.kube.create(m.media_pod(owner, spec, slot, port))
+        for p in mine:
+            if why := unschedulable(p):
+                seen.degraded.append(
+                    ("MediaUnschedulable", f"media pod {p['metadata']['name']}: {why}")
+                )
         now = datetime.fromtimestamp(self.clock(), UTC)
         by_name = {p.name: p for p in pods}
         for pod_name in steps.drain:
