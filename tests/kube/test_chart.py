@@ -237,10 +237,13 @@ def test_operator_deployment(helm: Helm) -> None:
         "spectrus-operator",
         "--health",
         "http://0.0.0.0:8080/healthz",
+        "--metrics-port",
+        "8081",
     ]
     assert {"name": "SPECTRUS_OPERATOR_RESYNC", "value": "30"} in container["env"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert {"name": "http", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
+    assert {"name": "metrics", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
     assert container["resources"]["requests"]["memory"] == "128Mi"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
@@ -275,6 +278,8 @@ def test_operator_values(helm: Helm) -> None:
         "team-b",
         "--health",
         "http://0.0.0.0:8080/healthz",
+        "--metrics-port",
+        "8081",
         "--verbose",
     ]
     assert {"name": "SPECTRUS_OPERATOR_RESYNC", "value": "120"} in container["env"]
@@ -416,6 +421,11 @@ def test_monitors(helm: Helm) -> None:
     assert set(operator["selector"]["matchLabels"].items()) <= set(
         service["metadata"]["labels"].items()
     )
+    # The operator serves its metrics on their own port (kopf's health server is separate).
+    assert operator["endpoints"][0]["port"] == "metrics"
+    assert {"name": "metrics", "port": 8081, "targetPort": "metrics", "protocol": "TCP"} in service[
+        "spec"
+    ]["ports"]
 
 
 def test_monitors_select_what_the_operator_creates(helm: Helm) -> None:

@@ -9,6 +9,7 @@ Each test runs its own operator process, watching only the test's own namespace.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -106,12 +108,15 @@ class Cluster:
 
 class Operator:
     def __init__(self, cp: Any, namespace: str, log: Path) -> None:
+        self.metrics_port = free_port()
         self.args = [
             str(ROOT / ".venv/bin/spectrus-operator"),
             "--namespace",
             namespace,
             "--health",
             f"http://127.0.0.1:{free_port()}/healthz",
+            "--metrics-port",
+            str(self.metrics_port),
         ]
         self.env = {**cp.env, "SPECTRUS_OPERATOR_RESYNC": "2"}
         self.log = log
@@ -248,6 +253,10 @@ def test_community_lifecycle(cluster: Cluster, operator: Operator) -> None:
     events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=alpha")
     assert "SecretCreated" in events and "MigrationStarted" in events
     key_before = cluster.get("secret", "alpha-keys")["data"]
+    scraped = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics").text
+    assert 'spectrus_operator_communities{ready="True"} 1.0' in scraped
+    reconciles = re.search(r'spectrus_operator_reconciles_total\{result="ok"\} (\S+)', scraped)
+    assert reconciles and float(reconciles[1]) >= 1
 
     # A new version: migrate first, then roll the api and gateway, and replace the media
     # pods (the old ones drain; unreachable from here, they wait out the 2 s timeout).

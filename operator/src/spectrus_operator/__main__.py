@@ -6,6 +6,7 @@ import argparse
 import logging
 
 import kopf
+import prometheus_client
 
 import spectrus_operator.handlers  # noqa: F401 - registers the handlers
 
@@ -21,12 +22,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--health", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL"
     )
+    parser.add_argument(
+        "--metrics-port", type=int, default=8081, help="Prometheus metrics port (0: none)"
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.metrics_port:
+        prometheus_client.start_http_server(args.metrics_port)
     kopf.run(
         clusterwide=not args.namespace,
         namespaces=args.namespace,

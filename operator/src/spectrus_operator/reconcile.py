@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from spectrus_operator import manifests as m
+from spectrus_operator import metrics
 from spectrus_operator.kube import ApiError, Kube
 from spectrus_operator.media import MediaPod, NodeControl, drain_patch, plan, unschedulable
 from spectrus_operator.spec import CommunitySpec, parse
@@ -95,6 +96,15 @@ class Reconciler:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._again: set[tuple[str, str]] = set()
         self._port_locks: dict[str, asyncio.Lock] = {}
+        # What the last run of each community found, for the gauges.
+        self._ready: dict[tuple[str, str], bool] = {}
+        self._draining: dict[tuple[str, str], int] = {}
+
+    def _count(self) -> None:
+        ready = sum(self._ready.values())
+        metrics.COMMUNITIES.labels("True").set(ready)
+        metrics.COMMUNITIES.labels("False").set(len(self._ready) - ready)
+        metrics.MEDIA_DRAINING.set(sum(self._draining.values()))
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- entry points --------------------------------------------------------------------
@@ -111,8 +121,19 @@ class Reconciler:
             owner = await self.kube.get("Community", namespace, name)
             if owner is None or owner["metadata"].get("deletionTimestamp"):
                 self._locks.pop(key, None)
+                self._ready.pop(key, None)
+                self._draining.pop(key, None)
+                self._count()
                 return
-            await self._reconcile(owner)
+            started = time.perf_counter()
+            try:
+                await self._reconcile(owner)
+            except Exception:
+                metrics.RECONCILES.labels("error").inc()
+                raise
+            finally:
+                metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+            metrics.RECONCILES.labels("ok").inc()
 
     def poke(self, namespace: str, name: str) -> None:
         """Reconcile soon (a child changed); coalesced with runs already waiting."""
@@ -482,6 +503,10 @@ class Reconciler:
                     else previous.get("lastTransitionTime", now),
                 }
             )
+        key = (owner["metadata"]["namespace"], owner["metadata"]["name"])
+        self._ready[key] = ready.ok
+        self._draining[key] = sum(1 for pod in seen.media if pod["draining"])
+        self._count()
         was_ready = (old.get("Ready") or {}).get("status")
         if was_ready != written[0]["status"]:
             kind = "Normal" if ready.ok else "Warning"
