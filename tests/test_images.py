@@ -805,11 +805,9 @@ def test_locked_requirements(rel: str) -> None:
     df, image = dockerfile(rel), IMAGES[rel]
     line, argv = uv_export_argv(df)
     uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not on PATH")
+    assert uv is not None, "uv is not on PATH (./run-tests installs it)"
     package = argv[argv.index("--package") + 1]
-    if _norm(package) not in locked_packages():
-        pytest.skip(f"{package} is not in uv.lock yet (a workspace member needs `uv lock`)")
+    assert _norm(package) in locked_packages(), f"{rel}:{line}: {package} is not in uv.lock"
     result = subprocess.run(
         [uv, *argv[1:], "--no-hashes", "--no-header", "--no-annotate"],
         cwd=ROOT,

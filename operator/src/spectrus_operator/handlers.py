@@ -12,6 +12,7 @@ import logging
 import os
 from typing import Any
 
+import httpx
 import kopf
 
 from spectrus_operator.kube import ApiError, Kube
@@ -54,7 +55,7 @@ async def _run(namespace: str | None, name: str) -> None:
     assert namespace is not None  # Community is a namespaced kind
     try:
         await reconciler().reconcile(namespace, name)
-    except ApiError as exc:
+    except (ApiError, httpx.HTTPError) as exc:
         raise kopf.TemporaryError(str(exc), delay=5) from exc
 
 
@@ -74,7 +75,7 @@ async def resync(namespace: str | None, name: str, **_: Any) -> None:
 async def deleted(body: kopf.Body, **_: Any) -> None:
     try:
         await reconciler().cleanup(dict(body))
-    except ApiError as exc:
+    except (ApiError, httpx.HTTPError) as exc:
         raise kopf.TemporaryError(str(exc), delay=5) from exc
 
 

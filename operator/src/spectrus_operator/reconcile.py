@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from spectrus_operator import manifests as m
 from spectrus_operator import metrics
 from spectrus_operator.kube import ApiError, Kube
@@ -151,7 +153,7 @@ class Reconciler:
             await self.reconcile(namespace, name)
             while (namespace, name) in self._again:
                 await self.reconcile(namespace, name)
-        except (ApiError, OSError) as exc:
+        except (ApiError, httpx.HTTPError) as exc:
             # The timer's next run retries; nothing is lost by dropping this one.
             log.warning("reconcile of %s/%s after a child change failed: %s", namespace, name, exc)
 
