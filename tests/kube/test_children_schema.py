@@ -37,6 +37,7 @@ SPEC: dict[str, Any] = {
         "threads": 2,
         "udp": {"mode": "HostNetwork"},
         "publicAddress": "203.0.113.9",
+        "tlsSecretName": "voice-tls",
     },
     "limits": {"members": 1000, "uploadBytes": 1 << 20, "retentionDays": 90},
     "features": {"registration": False, "linkPreviews": False},

@@ -354,3 +354,18 @@ def test_pods_run_unprivileged() -> None:
         assert ctx["runAsNonRoot"] is True
         assert ctx["allowPrivilegeEscalation"] is False
         assert ctx["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_media_voice_tls_secret() -> None:
+    owner, plain = community()
+    env = env_of(container(m.media_pod(owner, plain, 0, 30000)))
+    assert "SPECTRUS_VOICE_TLS_CERT" not in env  # each pod makes its own certificate
+    owner, spec = community(media={"tlsSecretName": "voice-tls", "publicAddress": "voice.example"})
+    pod = m.media_pod(owner, spec, 0, 30000)
+    env = env_of(container(pod))
+    assert env["SPECTRUS_VOICE_TLS_CERT"] == "/etc/spectrus/voice-tls/tls.crt"
+    assert env["SPECTRUS_VOICE_TLS_KEY"] == "/etc/spectrus/voice-tls/tls.key"
+    assert {"name": "voice-tls", "secret": {"secretName": "voice-tls"}} in pod["spec"]["volumes"]
+    mounts = {v["name"]: v["mountPath"] for v in container(pod)["volumeMounts"]}
+    assert mounts["voice-tls"] == "/etc/spectrus/voice-tls"
+    assert m.media_template_hash(spec) != m.media_template_hash(plain)  # a new secret rolls

@@ -28,6 +28,7 @@ HTTP_PORT = 8080
 CONTROL_PORT = 8444
 DATA_DIR = "/var/lib/spectrus"
 MEDIA_NODES_DIR = "/etc/spectrus/media"
+VOICE_TLS_DIR = "/etc/spectrus/voice-tls"
 SECRET_KEY = "secret-key"  # noqa: S105 - the key's name in the Secret
 UID = 10001
 
@@ -440,6 +441,7 @@ def media_template_hash(spec: CommunitySpec) -> str:
             "threads": spec.media.threads,
             "host_network": spec.media.host_network,
             "public_address": spec.media.public_address,
+            "tls_secret": spec.media.tls_secret,
             "env": settings_env(spec),
         },
         8,
@@ -480,6 +482,15 @@ def media_pod(owner: Manifest, spec: CommunitySpec, slot: int, port: int) -> Man
     container |= _http_probes("/healthz", port, "HTTPS")
     container["resources"] = spec.media.resources
     extra: dict[str, Any] = {"restartPolicy": "Always", "terminationGracePeriodSeconds": 30}
+    if spec.media.tls_secret:
+        container["env"] += [
+            {"name": env_name("voice_tls_cert"), "value": f"{VOICE_TLS_DIR}/tls.crt"},
+            {"name": env_name("voice_tls_key"), "value": f"{VOICE_TLS_DIR}/tls.key"},
+        ]
+        container["volumeMounts"].append(
+            {"name": "voice-tls", "mountPath": VOICE_TLS_DIR, "readOnly": True}
+        )
+        extra["volumes"] = [{"name": "voice-tls", "secret": {"secretName": spec.media.tls_secret}}]
     if spec.media.host_network:
         extra |= {"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"}
     meta = _meta(owner, f"{name}-media-{template}-{slot}", "media", spec.release)

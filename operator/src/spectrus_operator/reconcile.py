@@ -201,6 +201,8 @@ class Reconciler:
             )
         if spec.tls_secret:
             wanted.append((spec.tls_secret, "tls.crt", "tls.secretName"))
+        if spec.media.tls_secret and spec.voice:
+            wanted.append((spec.media.tls_secret, "tls.key", "media.tlsSecretName"))
         if spec.s3 is not None:
             wanted.append(
                 (spec.s3.credentials, "secret-access-key", "storage.s3.credentialsSecret")

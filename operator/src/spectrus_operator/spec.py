@@ -40,6 +40,7 @@ class Media:
     port_start: int = 30000
     port_end: int = 30099
     public_address: str = ""
+    tls_secret: str = ""
     drain_timeout: int = 3600
 
 
@@ -164,6 +165,7 @@ def parse(raw: dict[str, Any]) -> CommunitySpec:
             port_start=int(ports.get("start", 30000)),
             port_end=int(ports.get("end", 30099)),
             public_address=str(media.get("publicAddress", "")),
+            tls_secret=str(media.get("tlsSecretName", "")),
             drain_timeout=int(media.get("drainTimeoutSeconds", 3600)),
         ),
         s3=S3(
