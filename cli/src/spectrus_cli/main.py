@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from spectrus_domain import logs
 from spectrus_domain.config import Settings, env_name, flag_name, load_settings
 
 
@@ -70,10 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = load_settings(overrides)
     except ValueError as exc:
         sys.exit(f"spectrus: {exc}")
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "up":
         from spectrus_cli.up import up
 

@@ -181,6 +181,15 @@ class Settings:
     log_level: str = field(
         default="info", metadata=_about("log verbosity", "debug", "info", "warning", "error")
     )
+    log_format: str = field(
+        default="auto",
+        metadata=_about(
+            "log lines as JSON objects or text (auto: text on a terminal, JSON otherwise)",
+            "auto",
+            "json",
+            "text",
+        ),
+    )
 
     @property
     def redis(self) -> list[str]:

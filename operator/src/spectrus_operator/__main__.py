@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 import kopf
 import prometheus_client
 
 import spectrus_operator.handlers  # noqa: F401 - registers the handlers
+from spectrus_domain import logs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,10 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure("debug" if args.verbose else "info")
     if args.metrics_port:
         prometheus_client.start_http_server(args.metrics_port)
     kopf.run(
