@@ -29,6 +29,7 @@ from spectrus_operator.spec import CommunitySpec, parse
 log = logging.getLogger("spectrus.operator")
 
 COMPONENTS = ("api", "gateway")
+POKE_DELAY = 0.2  # seconds a child's change waits for the rest of its burst
 # Kinds a community's children come in, in the order cleanup removes them.
 CHILD_KINDS = (
     "Pod",
@@ -97,6 +98,7 @@ class Reconciler:
         self.clock = clock
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._again: set[tuple[str, str]] = set()
+        self._poked_keys: set[tuple[str, str]] = set()
         self._port_locks: dict[str, asyncio.Lock] = {}
         # What the last run of each community found, for the gauges.
         self._ready: dict[tuple[str, str], bool] = {}
@@ -138,24 +140,33 @@ class Reconciler:
             metrics.RECONCILES.labels("ok").inc()
 
     def poke(self, namespace: str, name: str) -> None:
-        """Reconcile soon (a child changed); coalesced with runs already waiting."""
+        """Reconcile soon (a child changed). Children change in bursts (a rollout moves a
+        Deployment's status a dozen times), so one run after ``POKE_DELAY`` serves every
+        poke that arrives meanwhile, and pokes during a run ask for one run after it."""
         key = (namespace, name)
+        if key in self._poked_keys:
+            return
         lock = self._locks.get(key)
         if lock is not None and lock.locked():
             self._again.add(key)
             return
-        task = asyncio.create_task(self._poked(namespace, name))
+        self._poked_keys.add(key)
+        task = asyncio.create_task(self._poked(key))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _poked(self, namespace: str, name: str) -> None:
+    async def _poked(self, key: tuple[str, str]) -> None:
         try:
-            await self.reconcile(namespace, name)
-            while (namespace, name) in self._again:
-                await self.reconcile(namespace, name)
+            await asyncio.sleep(POKE_DELAY)
+            self._poked_keys.discard(key)
+            await self.reconcile(*key)
+            while key in self._again:
+                await self.reconcile(*key)
         except (ApiError, httpx.HTTPError) as exc:
             # The timer's next run retries; nothing is lost by dropping this one.
-            log.warning("reconcile of %s/%s after a child change failed: %s", namespace, name, exc)
+            log.warning("reconcile of %s/%s after a child change failed: %s", *key, exc)
+        finally:
+            self._poked_keys.discard(key)
 
     async def cleanup(self, owner: dict[str, Any]) -> None:
         """Delete every child now rather than leave it to the garbage collector: media pods
