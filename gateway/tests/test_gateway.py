@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from spectrus_domain.permissions import Permission
 from spectrus_gateway.client import GatewayClient, GatewayClosed
@@ -61,10 +62,16 @@ async def test_identify_then_ordered_gap_free_events(stack) -> None:
     await client.close()
 
 
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
 async def test_lost_doorbells_are_repaired_exactly_once_in_order(stack) -> None:
     owner, member = await stack.register("owner"), await stack.register("member")
     _, channel = await _guild(stack, owner, member)
     client = await stack.client(member)
+    backfills_before = _sample("spectrus_bus_backfills_total")
+    events_before = _sample("spectrus_bus_backfilled_events_total")
     stack.bus.drop = 7  # the next seven events never reach the bus
     for i in range(30):
         await stack.call(owner, "POST", f"/channels/{channel}/messages", json={"content": f"m{i}"})
@@ -73,6 +80,9 @@ async def test_lost_doorbells_are_repaired_exactly_once_in_order(stack) -> None:
     await stack.call(owner, "POST", f"/channels/{channel}/messages", json={"content": "tail"})
     assert await _messages(client, 1) == ["tail"]
     assert stack.gateway.hub.stats["backfilled"] >= 8
+    # Metrics count the repairs: the gap, and the lost last doorbell the head check found.
+    assert _sample("spectrus_bus_backfills_total") - backfills_before >= 2
+    assert _sample("spectrus_bus_backfilled_events_total") - events_before >= 8
     with pytest.raises(TimeoutError):
         await client.next_dispatch("MESSAGE_CREATE", wait=0.5)  # nothing twice
     await client.close()

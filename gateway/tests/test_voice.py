@@ -21,6 +21,7 @@ import orjson
 import pytest
 import websockets
 from aiortc import RTCPeerConnection
+from prometheus_client import REGISTRY
 from websockets.asyncio.client import ClientConnection, connect
 
 from spectrus_domain.access import Actor
@@ -198,6 +199,9 @@ async def test_two_members_talk_through_the_media_node(voice_stack) -> None:
         )
         frame = await _frames_until(owner_peer, member_peer, b"and back")
         assert (frame.ssrc, frame.payload) == (member_ready["ssrc"], b"and back")
+        # /metrics reads the router's counters when scraped: both frames were forwarded.
+        assert (REGISTRY.get_sample_value("spectrus_voice_packets_forwarded_total") or 0) >= 2
+        assert REGISTRY.get_sample_value("spectrus_voice_sessions") == 2
 
         # Server mute (REST, MUTE_MEMBERS) reaches the voice state and the packet path.
         await stack.call(

@@ -13,11 +13,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spectrus_api import routes
 from spectrus_api.embeds.fetcher import DnsResolver, SafeFetcher
 from spectrus_api.embeds.previewer import LinkPreviewer
+from spectrus_api.metrics import HttpMetrics, route_templates
 from spectrus_api.ratelimit import RateLimiter, too_many_requests
 from spectrus_api.uploads import form_limit
 from spectrus_api.validation import form_errors
@@ -25,6 +27,7 @@ from spectrus_domain.actions import maintenance
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error
 from spectrus_domain.limits import JSON_BODY_MAX_BYTES
+from spectrus_domain.metrics import metrics_app
 from spectrus_domain.storage import files
 from spectrus_domain.storage.files import FileStore
 
@@ -184,11 +187,18 @@ def create_app(
         app.include_router(router, prefix="/api/v10", responses=ERROR_RESPONSES)
     app.include_router(routes.health.router)
     app.include_router(routes.files.router, responses=ERROR_RESPONSES)
+    app.router.routes.append(
+        Route("/metrics", metrics_app, methods=["GET"], include_in_schema=False)
+    )
     app.add_middleware(
         BodyLimit,
         max_bytes=JSON_BODY_MAX_BYTES,
         upload_bytes=form_limit(ctx.settings.upload_limit),
     )
+    included = [("/api/v10", router) for router in routes.ROUTERS]
+    included += [("", routes.health.router), ("", routes.files.router)]
+    # Outermost of ours: it also counts what BodyLimit refuses.
+    app.add_middleware(HttpMetrics, templates=route_templates(app, included))
     _hoist_schema_components(app)
     return app
 

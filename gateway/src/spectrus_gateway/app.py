@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from spectrus_domain.metrics import metrics_app
 from spectrus_gateway.server import Gateway
 
 
@@ -32,7 +33,11 @@ def create_gateway_app(gateway: Gateway) -> Starlette:
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "connections": len(gateway.live), **gateway.hub.stats})
 
-    routes = [*gateway_routes(gateway), Route("/healthz", health)]
+    routes = [
+        *gateway_routes(gateway),
+        Route("/healthz", health),
+        Route("/metrics", metrics_app, methods=["GET"]),
+    ]
     # discord.py dials the gateway URL with a query string on "/".
     routes.append(WebSocketRoute("/", gateway))
     return Starlette(routes=routes, lifespan=lifespan)

@@ -24,7 +24,14 @@ from typing import Any, Protocol
 import orjson
 
 from spectrus_domain import queries
-from spectrus_domain.bus import Bus, BusEvent, BusReset, Subscription
+from spectrus_domain.bus import (
+    BACKFILLED_EVENTS,
+    BACKFILLS,
+    Bus,
+    BusEvent,
+    BusReset,
+    Subscription,
+)
 from spectrus_domain.context import Context
 from spectrus_gateway import routing, snapshots
 from spectrus_gateway.sessions import (
@@ -474,6 +481,8 @@ class Hub:
     async def _backfill(self, ranges: dict[int, tuple[int, int]], out: Outbox) -> None:
         rows = await snapshots.outbox_range(self.ctx.db, ranges)
         self.stats["backfilled"] += len(rows)
+        BACKFILLS.inc()
+        BACKFILLED_EVENTS.inc(len(rows))
         for row in rows:
             stream = self.streams.get(row["stream_id"])
             if stream is not None and row["seq"] == stream.head + 1:

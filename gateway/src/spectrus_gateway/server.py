@@ -32,6 +32,13 @@ from spectrus_domain.errors import DomainError
 from spectrus_gateway import snapshots
 from spectrus_gateway.hub import Delivery, Hub, new_owner
 from spectrus_gateway.media import MediaNodes
+from spectrus_gateway.metrics import (
+    CONNECTIONS,
+    DISPATCHES,
+    IDENTIFIES,
+    RESUMES,
+    SLOW_CONSUMERS_DROPPED,
+)
 from spectrus_gateway.presence import (
     OFFLINE,
     Presence,
@@ -138,9 +145,11 @@ class Gateway:
             return
         session = Session(self, receive, send, encoder)
         self.live.add(session)
+        CONNECTIONS.inc()
         try:
             await session.run()
         finally:
+            CONNECTIONS.dec()
             self.live.discard(session)
             await session.finish()
 
@@ -345,6 +354,7 @@ class Session:
             while not self.frames.empty():
                 self.frames.get_nowait()
             self.frames.put_nowait(CloseConnection(int(Close.UNKNOWN_ERROR), "Too slow"))
+            SLOW_CONSUMERS_DROPPED.inc()
 
     def _output(self, output: Output) -> None:
         if isinstance(output, Send):
@@ -376,6 +386,7 @@ class Session:
         """Send a dispatch; ``raw`` is ``data`` already JSON-encoded (shared by every
         session the hub gives this event to)."""
         self.conn.dispatch(event, data, seq, raw=raw)
+        DISPATCHES.inc()
         self.pump()
 
     def lost(self, reason: str) -> None:
@@ -497,6 +508,7 @@ class Session:
         first = [Delivery(READY_ENTRY, "READY", ready)]
         first += [Delivery(entry_guild(int(g["id"])), "GUILD_CREATE", g) for g in guilds]
         self.attached = True
+        IDENTIFIES.inc()
         await self.gateway.hub.attach(self, first)
         await self._set_presence(presence)
 
@@ -526,12 +538,14 @@ class Session:
             else None
         )
         if claimed is None or claimed[0].user_id != who[0]:
+            RESUMES.labels("invalid").inc()
             self.conn.invalid_session(False)
             self.pump()
             return
         record, entries = claimed
         after = request.seq
         if after < max(record.log_start - 1, 1) or after > record.seq:
+            RESUMES.labels("invalid").inc()
             self.conn.invalid_session(False)  # too far behind (or ahead): identify again
             self.pump()
             return
@@ -540,12 +554,15 @@ class Session:
         self.cursors = dict(record.cursors)
         replay = await self._render_entries(entries[after - record.log_start + 1 :])
         if replay is None:
+            RESUMES.labels("invalid").inc()
             self.conn.invalid_session(False)
             self.pump()
             return
+        RESUMES.labels("ok").inc()
         self.conn.resumed(self.session_id, after)
         for i, (event, data) in enumerate(replay):
             self.conn.dispatch(event, data, after + 1 + i)
+        DISPATCHES.inc(len(replay))
         self.pump()
         self.attached = True
         await self.gateway.hub.attach(self, [Delivery('i:{"t":"RESUMED","d":{}}', "RESUMED", {})])

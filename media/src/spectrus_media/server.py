@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from spectrus_domain.metrics import metrics_app
 from spectrus_media.bridge import OfferError, WebRtcBridge
 from spectrus_media.node import MediaNode, VoiceSession
 from spectrus_media.protocol import (
@@ -57,8 +58,8 @@ class _Link:
 
 class VoiceGateway:
     """ASGI callable serving the voice WebSocket at any path (clients dial ``/?v=8``),
-    ``GET /healthz`` (with the drain state) and, with a bridge, browsers' WebRTC offers at
-    ``POST /webrtc``."""
+    ``GET /healthz`` (with the drain state), ``GET /metrics`` (Prometheus) and, with a
+    bridge, browsers' WebRTC offers at ``POST /webrtc``."""
 
     def __init__(self, node: MediaNode, bridge: WebRtcBridge | None = None) -> None:
         self.node = node
@@ -121,6 +122,9 @@ class VoiceGateway:
                 "guilds": stats.guilds,
             }
             await _respond(send, 200, health, cors)
+            return
+        if scope["path"] == "/metrics":  # Prometheus scrapes the node here, over TLS
+            await metrics_app(scope, receive, send)
             return
         if scope["path"] != "/webrtc" or self.bridge is None:
             await _respond(send, 404, {"message": "voice WebSocket only"}, cors)

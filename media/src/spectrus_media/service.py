@@ -15,6 +15,7 @@ import uvicorn
 from spectrus_domain.config import Settings
 from spectrus_media.bridge import WebRtcBridge
 from spectrus_media.control import start_control
+from spectrus_media.metrics import NODES
 from spectrus_media.node import MediaNode
 from spectrus_media.server import VoiceGateway
 from spectrus_media.tls import ensure_certificate
@@ -81,6 +82,7 @@ class MediaService:
         )
         self.endpoint = f"{public}:{port}" if ":" not in public else f"[{public}]:{port}"
         self.node = MediaNode(self.router, self.endpoint, public, MODES)
+        NODES.nodes.add(self.node)
         self._grpc, control_port = await start_control(
             self.node, f"{s.host}:{s.media_control_port}"
         )
@@ -122,6 +124,8 @@ class MediaService:
         )
 
     async def stop(self) -> None:
+        if self.node is not None:
+            NODES.nodes.discard(self.node)
         if self._web is not None and self._serving is not None:
             self._web.should_exit = True
             await self._serving

@@ -16,8 +16,26 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from prometheus_client import Counter
 
 log = logging.getLogger("spectrus.bus")
+
+PUBLISHED = Counter(
+    "spectrus_bus_published", "Events handed to the bus for publication (committed or ephemeral)"
+)
+PUBLISH_DROPPED = Counter(
+    "spectrus_bus_publish_dropped_batches",
+    "Batches of committed events not published because the bus fell behind "
+    "(gateways backfill them from the outbox)",
+)
+BACKFILLS = Counter(
+    "spectrus_bus_backfills",
+    "Reads of the outbox by a gateway to repair what the bus did not bring "
+    "(a gap, a reset, a stream head ahead of it)",
+)
+BACKFILLED_EVENTS = Counter(
+    "spectrus_bus_backfilled_events", "Events a gateway read from the outbox in backfills"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +125,7 @@ class BackgroundPublisher:
             self._queue.put_nowait(events)
         except asyncio.QueueFull:
             self.dropped += 1
+            PUBLISH_DROPPED.inc()
             if self.dropped % 1000 == 1:
                 log.warning(
                     "bus is not keeping up: %d batches dropped so far (gateways backfill them)",

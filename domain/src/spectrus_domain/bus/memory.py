@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 
-from spectrus_domain.bus import BusEvent, BusReset
+from spectrus_domain.bus import PUBLISHED, BusEvent, BusReset
 
 
 class MemorySubscription:
@@ -39,6 +39,7 @@ class MemoryBus:
         self.subscriptions: set[MemorySubscription] = set()
 
     async def publish(self, events: Sequence[BusEvent]) -> None:
+        PUBLISHED.inc(len(events))
         for subscription in self.subscriptions:
             for event in events:
                 subscription.deliver(event)

@@ -25,7 +25,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from spectrus_domain.bus import BusEvent, BusReset
+from spectrus_domain.bus import PUBLISHED, BusEvent, BusReset
 
 log = logging.getLogger("spectrus.bus")
 
@@ -177,6 +177,7 @@ class RedisBus:
         is replaced and the publish tried once more."""
         if not events:
             return
+        PUBLISHED.inc(len(events))  # handed over: pub/sub says nothing of who got them
         try:
             await self._publish(events)
         except (RedisConnectionError, OSError):

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
+from spectrus_domain import metrics
 from spectrus_domain.bus import BusEvent
 from spectrus_domain.storage.migrations import apply_migrations
 
@@ -89,6 +93,7 @@ class Database:
     def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
         self.pool = pool
         self.publisher: Publisher | None = None
+        _POOLS.databases.add(self)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -135,6 +140,45 @@ class Database:
                     )
             return result
         raise AssertionError("unreachable")
+
+
+class _PoolCollector(Collector):
+    """The connection pools of this process, read when scraped: open connections by
+    state, and the most the pools may open (a process has one pool; tests have more,
+    which add up)."""
+
+    def __init__(self) -> None:
+        self.databases: weakref.WeakSet[Database] = weakref.WeakSet()
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return self._families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        return self._families([db.pool for db in list(self.databases) if not db.pool.is_closing()])
+
+    @staticmethod
+    def _families(
+        pools: list[asyncpg.Pool[asyncpg.Record]] | None = None,
+    ) -> Iterator[GaugeMetricFamily]:
+        connections = GaugeMetricFamily(
+            "spectrus_db_pool_connections",
+            "Open PostgreSQL connections of the pool, by whether a task holds them",
+            labels=["state"],
+        )
+        size = GaugeMetricFamily(
+            "spectrus_db_pool_size", "The most PostgreSQL connections the pool may open"
+        )
+        if pools is not None:
+            idle = sum(p.get_idle_size() for p in pools)
+            connections.add_metric(["idle"], idle)
+            connections.add_metric(["used"], sum(p.get_size() for p in pools) - idle)
+            size.add_metric([], sum(p.get_max_size() for p in pools))
+        yield connections
+        yield size
+
+
+_POOLS = _PoolCollector()
+metrics.register_collector(_POOLS)
 
 
 async def connect(
