@@ -167,7 +167,10 @@ async def test_a_rendered_community_serves_clients(
         "spec": {
             "hostname": "chat.example.org",
             "postgres": {"secretRef": {"name": "demo-db"}},
-            "redis": {"cluster": {"nodes": [f"127.0.0.1:{redis_cluster[0].port}"]}},
+            "redis": {
+                "cluster": {"nodes": [f"127.0.0.1:{redis_cluster[0].port}"]},
+                "passwordSecretRef": {"name": "redis"},
+            },
             "api": {"replicas": 2},
             "media": {"udp": {"portRange": {"start": voice_port, "end": voice_port + 1}}},
             "limits": {"members": 5},
@@ -177,7 +180,11 @@ async def test_a_rendered_community_serves_clients(
     # are not exercised here, so the spec leaves it out and files stay local.
     spec = parse(owner["spec"])
     config = m.config_map(owner, spec)["data"]
+    redis_password = "r@dis/pass:word"  # URL-hostile on purpose: it never goes in a URL
+    for node in redis_cluster:
+        node.cli("CONFIG", "SET", "requirepass", redis_password)
     secrets = {
+        "redis": {"password": redis_password},
         "demo-db": {"url": empty_dsn},
         "demo-keys": {m.SECRET_KEY: m.keys_secret(owner, "k" * 64)["stringData"][m.SECRET_KEY]},
     }

@@ -102,3 +102,28 @@ async def test_a_restarted_server_is_noticed_and_subscriptions_come_back(bus) ->
             except TimeoutError:
                 pass
     await sub.close()
+
+
+@pytest.mark.parametrize("kind", ["cluster", "shards"])
+async def test_a_password_outside_the_urls(request, kind: str) -> None:
+    """Kubernetes passes the password as its own setting: any character works, and the
+    cluster client (which takes nodes, not URLs) uses it too."""
+    import redis.exceptions
+
+    servers = request.getfixturevalue("redis_cluster" if kind == "cluster" else "redis_shards")
+    password = "p@ss/w:rd#?%&"
+    for server in servers:
+        server.cli("CONFIG", "SET", "requirepass", password)
+    urls = [s.url for s in servers]
+    refused = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
+    with pytest.raises(refused, match="(?i)auth"):
+        await RedisTopology.connect(urls, cluster=kind == "cluster")
+    topology = await RedisTopology.connect(urls, cluster=kind == "cluster", password=password)
+    try:
+        client = topology.cluster if topology.cluster is not None else topology.shard_for("k")
+        await client.set("k", "v")
+        assert await client.get("k") == b"v"
+    finally:
+        await topology.close()
+        for server in servers:
+            server.cli("-a", password, "--no-auth-warning", "CONFIG", "SET", "requirepass", "")

@@ -111,7 +111,9 @@ async def run_api(settings: Settings) -> None:
 
     _require(settings)
     db = await connect(settings.database_url)
-    topology = await RedisTopology.connect(settings.redis, cluster=settings.redis_cluster)
+    topology = await RedisTopology.connect(
+        settings.redis, cluster=settings.redis_cluster, password=settings.redis_password
+    )
     publisher = BackgroundPublisher(RedisBus(topology))
     db.publisher = publisher
     try:
@@ -135,7 +137,9 @@ async def run_gateway(settings: Settings) -> None:
 
     _require(settings)
     db = await connect(settings.database_url)
-    topology = await RedisTopology.connect(settings.redis, cluster=settings.redis_cluster)
+    topology = await RedisTopology.connect(
+        settings.redis, cluster=settings.redis_cluster, password=settings.redis_password
+    )
     try:
         async with _node_ids(settings, db) as (ids, lease):
             ctx = await Context.open(db, settings, ids)

@@ -47,6 +47,11 @@ class Settings:
             "(empty: in-process, one machine)"
         ),
     )
+    redis_password: str = field(
+        default="",
+        repr=False,
+        metadata=_about("password for Redis URLs that carry none (any characters allowed)"),
+    )
     redis_cluster: bool = field(
         default=False, metadata=_about("the Redis URLs are nodes of one Redis Cluster, not shards")
     )

@@ -157,19 +157,13 @@ def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
 
 def _redis_env(spec: CommunitySpec) -> list[dict[str, Any]]:
     scheme = "rediss" if spec.redis.tls else "redis"
-    env: list[dict[str, Any]] = []
-    auth = ""
+    urls = ",".join(f"{scheme}://{node}" for node in spec.redis.nodes)
+    env: list[dict[str, Any]] = [{"name": env_name("redis_urls"), "value": urls}]
     if spec.redis.password is not None:
-        # Kubernetes expands $(VAR) from variables defined earlier in the list, so the
-        # password is spliced into the URLs without ever being written into a manifest.
-        env.append(
-            _secret_env(
-                "SPECTRUS_REDIS_PASSWORD", spec.redis.password.name, spec.redis.password.key
-            )
-        )
-        auth = ":$(SPECTRUS_REDIS_PASSWORD)@"
-    urls = ",".join(f"{scheme}://{auth}{node}" for node in spec.redis.nodes)
-    env.append({"name": env_name("redis_urls"), "value": urls})
+        # A setting of its own rather than spliced into the URLs: a password may hold
+        # characters a URL cannot, and it stays a reference to the Secret.
+        password = spec.redis.password
+        env.append(_secret_env(env_name("redis_password"), password.name, password.key))
     return env
 
 

@@ -71,10 +71,14 @@ class RedisTopology:
         self.listen_shards = listen_shards or shards
 
     @classmethod
-    async def connect(cls, urls: Sequence[str], *, cluster: bool) -> RedisTopology:
+    async def connect(
+        cls, urls: Sequence[str], *, cluster: bool, password: str = ""
+    ) -> RedisTopology:
+        """``password`` serves URLs that carry none: kept out of URLs, it may contain any
+        character (Kubernetes hands it over from a Secret)."""
         if not urls:
             raise ValueError("no Redis URL given")
-        timeouts = {"socket_timeout": _COMMAND_TIMEOUT, "socket_connect_timeout": _COMMAND_TIMEOUT}
+        secret = password or None
         if cluster:
             nodes = []
             for url in urls:
@@ -82,13 +86,41 @@ class RedisTopology:
                 kw = client.connection_pool.connection_kwargs
                 nodes.append(ClusterNode(kw.get("host", "127.0.0.1"), int(kw.get("port", 6379))))
                 await client.aclose()
-            commands = RedisCluster(startup_nodes=nodes, max_connections=200, **timeouts)  # type: ignore[arg-type]
-            listening = RedisCluster(startup_nodes=nodes, max_connections=200)
+            # The cluster client takes startup nodes, not URLs: carry over what the first
+            # URL says about credentials and TLS, which every node of one cluster shares.
+            first = Redis.from_url(urls[0], password=secret).connection_pool.connection_kwargs
+            username, secret = first.get("username"), first.get("password")
+            tls = urls[0].startswith("rediss://")
+            commands = RedisCluster(
+                startup_nodes=nodes,
+                max_connections=200,
+                socket_timeout=_COMMAND_TIMEOUT,
+                socket_connect_timeout=_COMMAND_TIMEOUT,
+                username=username,
+                password=secret,
+                ssl=tls,
+            )
+            listening = RedisCluster(
+                startup_nodes=nodes,
+                max_connections=200,
+                username=username,
+                password=secret,
+                ssl=tls,
+            )
             await commands.initialize()
             await listening.initialize()
             return cls(commands, [], listen_cluster=listening)
-        shards = [Redis.from_url(url, max_connections=200, **timeouts) for url in urls]  # type: ignore[arg-type]
-        listeners = [Redis.from_url(url, max_connections=200) for url in urls]
+        shards = [
+            Redis.from_url(
+                url,
+                max_connections=200,
+                password=secret,
+                socket_timeout=_COMMAND_TIMEOUT,
+                socket_connect_timeout=_COMMAND_TIMEOUT,
+            )
+            for url in urls
+        ]
+        listeners = [Redis.from_url(url, max_connections=200, password=secret) for url in urls]
         for shard in shards:
             await shard.ping()
         return cls(None, shards, listen_shards=listeners)
