@@ -116,7 +116,7 @@ async def test_a_password_outside_the_urls(request, kind: str) -> None:
         server.cli("CONFIG", "SET", "requirepass", password)
     urls = [s.url for s in servers]
     refused = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
-    with pytest.raises(refused, match="(?i)auth"):
+    with pytest.raises(refused, match=r"(?i)auth"):
         await RedisTopology.connect(urls, cluster=kind == "cluster")
     topology = await RedisTopology.connect(urls, cluster=kind == "cluster", password=password)
     try:
