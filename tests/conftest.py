@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from spectrus_gateway.client import GatewayClient
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -225,3 +232,30 @@ def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     yield make
     for process in made:
         process.stop()
+
+
+@pytest.fixture
+def voice_login() -> Callable[..., Any]:
+    """``async with voice_login(client, server, ca_file) as (ws, ready):`` logs the gateway
+    client's user in on the voice WebSocket that VOICE_SERVER_UPDATE ``server`` names,
+    trusting ``ca_file``, and checks the answer is HELLO then READY (whose ``d`` it gives)."""
+
+    @contextlib.asynccontextmanager
+    async def login(
+        client: GatewayClient, server: dict[str, Any], ca_file: Path
+    ) -> AsyncIterator[tuple[ClientConnection, dict[str, Any]]]:
+        trust = ssl.create_default_context(cafile=str(ca_file))
+        async with connect(f"wss://{server['endpoint']}/?v=8", ssl=trust) as ws:
+            identify = {
+                "server_id": server["guild_id"],
+                "user_id": client.user_id,
+                "session_id": client.session_id,
+                "token": server["token"],
+            }
+            await ws.send(orjson.dumps({"op": 0, "d": identify}).decode())
+            hello = orjson.loads(await ws.recv())
+            ready = orjson.loads(await ws.recv())
+            assert (hello["op"], ready["op"]) == (8, 2)
+            yield ws, ready["d"]
+
+    return login

@@ -10,10 +10,8 @@ import ssl
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from websockets.asyncio.client import connect
 
 from spectrus_gateway.client import GatewayClient
 from spectrus_media.peer import DISCOVERY, discovery_request
@@ -71,7 +69,7 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 async def test_api_gateway_and_media_processes_serve_their_metrics(
-    dsn: str, redis_shards: Any, services: Any
+    dsn: str, redis_shards: Any, services: Any, voice_login: Any
 ) -> None:
     redis = [s.url for s in redis_shards]
     media = services("media", dsn, redis, cluster=False, node_id=3)
@@ -134,33 +132,9 @@ async def test_api_gateway_and_media_processes_serve_their_metrics(
     assert_no_id_labels(g, ids)
 
     # The media node: a live voice session and the router's packet counters.
-    await client.send_json(
-        {
-            "op": 4,
-            "d": {
-                "guild_id": guild["id"],
-                "channel_id": voice["id"],
-                "self_mute": False,
-                "self_deaf": False,
-            },
-        }
-    )
-    server = (await client.next_dispatch("VOICE_SERVER_UPDATE")).data
-    ca = str(media.data_dir / "voice" / "ca.crt")
-    async with connect(
-        f"wss://{server['endpoint']}/?v=8", ssl=ssl.create_default_context(cafile=ca)
-    ) as ws:
-        identify = {
-            "server_id": guild["id"],
-            "user_id": ready.data["user"]["id"],
-            "session_id": client.session_id,
-            "token": server["token"],
-        }
-        await ws.send(orjson.dumps({"op": 0, "d": identify}).decode())
-        hello = orjson.loads(await ws.recv())
-        voice_ready = orjson.loads(await ws.recv())
-        assert (hello["op"], voice_ready["op"]) == (8, 2)
-        d = voice_ready["d"]
+    server = await client.join_voice(guild["id"], voice["id"])
+    ca = media.data_dir / "voice" / "ca.crt"
+    async with voice_login(client, server, ca) as (_ws, d):
         # A datagram that is no voice packet, then an IP discovery from the same socket:
         # the router counts each batch before it sends that batch's answers, so once the
         # answer is here both datagrams are counted.
@@ -175,7 +149,7 @@ async def test_api_gateway_and_media_processes_serve_their_metrics(
             transport.close()
         m = scrape(
             f"https://127.0.0.1:{media.voice_port}/metrics",
-            verify=ssl.create_default_context(cafile=ca),
+            verify=ssl.create_default_context(cafile=str(ca)),
         )
     assert value(m, "spectrus_voice_sessions") == 1
     assert value(m, "spectrus_voice_packets_received_total") == 2

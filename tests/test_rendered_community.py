@@ -14,7 +14,6 @@ Nothing else in the environment is changed.
 from __future__ import annotations
 
 import re
-import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,9 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
-from websockets.asyncio.client import connect
 
 from spectrus_gateway.client import GatewayClient
 from spectrus_operator import manifests as m
@@ -157,7 +154,7 @@ def pods() -> Iterator[list[Pod]]:
 
 
 async def test_a_rendered_community_serves_clients(
-    empty_dsn: str, redis_cluster: Any, tmp_path: Path, pods: list[Pod]
+    empty_dsn: str, redis_cluster: Any, tmp_path: Path, pods: list[Pod], voice_login: Any
 ) -> None:
     voice_port = free_port()
     owner = {
@@ -243,7 +240,7 @@ async def test_a_rendered_community_serves_clients(
         assert gateway_url == "ws://chat.example.org/gateway"  # the public URL, from the spec
 
         client = GatewayClient(f"ws://127.0.0.1:{gateway.port}/gateway", tokens[0])
-        ready = await client.identify()
+        await client.identify()
         # Both api replicas post: their snowflake node ids were leased, so ids never clash.
         ids = set()
         for api in apis:
@@ -260,27 +257,8 @@ async def test_a_rendered_community_serves_clients(
         assert len(ids) == 6
         assert len({(int(i) >> 12) & 0x3FF for i in ids}) == 2  # two node ids, one per replica
 
-        await client.send_json(
-            {
-                "op": 4,
-                "d": {
-                    "guild_id": guild["id"],
-                    "channel_id": voice_channel["id"],
-                    "self_mute": False,
-                    "self_deaf": False,
-                },
-            }
-        )
-        server = (await client.next_dispatch("VOICE_SERVER_UPDATE")).data
+        server = await client.join_voice(guild["id"], voice_channel["id"])
         assert server["endpoint"] == f"127.0.0.1:{voice_port}"  # status.hostIP, the pod's port
-        trust = ssl.create_default_context(cafile=str(media.data_dir / "voice" / "ca.crt"))
-        async with connect(f"wss://{server['endpoint']}/?v=8", ssl=trust) as ws:
-            identify = {
-                "server_id": guild["id"],
-                "user_id": ready.data["user"]["id"],
-                "session_id": client.session_id,
-                "token": server["token"],
-            }
-            await ws.send(orjson.dumps({"op": 0, "d": identify}).decode())
-            assert [orjson.loads(await ws.recv())["op"] for _ in range(2)] == [8, 2]
+        async with voice_login(client, server, media.data_dir / "voice" / "ca.crt"):
+            pass  # HELLO and READY came
         await client.close()

@@ -5,13 +5,10 @@ voice login on the media process succeeds with the token the gateway handed out.
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 import httpx
-import orjson
 import pytest
-from websockets.asyncio.client import connect
 
 from spectrus_gateway.client import GatewayClient
 
@@ -19,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 async def test_a_gateway_places_voice_on_a_media_process(
-    dsn: str, redis_shards: Any, services: Any
+    dsn: str, redis_shards: Any, services: Any, voice_login: Any
 ) -> None:
     redis = [s.url for s in redis_shards]
     media = services("media", dsn, redis, cluster=False, node_id=3)
@@ -43,29 +40,11 @@ async def test_a_gateway_places_voice_on_a_media_process(
         ).json()
 
     client = GatewayClient(gateway.ws, token)
-    ready = await client.identify()
-    user_id = ready.data["user"]["id"]
-    voice_state = {
-        "guild_id": guild["id"],
-        "channel_id": channel["id"],
-        "self_mute": False,
-        "self_deaf": False,
-    }
-    await client.send_json({"op": 4, "d": voice_state})
-    server = (await client.next_dispatch("VOICE_SERVER_UPDATE")).data
+    await client.identify()
+    server = await client.join_voice(guild["id"], channel["id"])
     assert server["endpoint"] == f"127.0.0.1:{media.voice_port}"
     state = (await client.next_dispatch("VOICE_STATE_UPDATE")).data
     assert state["channel_id"] == channel["id"] and state["session_id"] == client.session_id
-
-    trust = ssl.create_default_context(cafile=str(media.data_dir / "voice" / "ca.crt"))
-    async with connect(f"wss://{server['endpoint']}/?v=8", ssl=trust) as ws:
-        identify = {
-            "server_id": guild["id"],
-            "user_id": user_id,
-            "session_id": client.session_id,
-            "token": server["token"],
-        }
-        await ws.send(orjson.dumps({"op": 0, "d": identify}).decode())
-        ops = [orjson.loads(await ws.recv())["op"] for _ in range(2)]
-        assert ops == [8, 2]  # HELLO, READY
+    async with voice_login(client, server, media.data_dir / "voice" / "ca.crt"):
+        pass  # HELLO and READY came
     await client.close()

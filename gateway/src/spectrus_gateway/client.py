@@ -39,6 +39,7 @@ class GatewayClient:
     intents: int = (1 << 26) - 1
     compress: str | None = None
     session_id: str | None = None
+    user_id: str | None = None  # from READY
     seq: int = 0
     dispatches: asyncio.Queue[Dispatch] = field(default_factory=asyncio.Queue)
     closed: asyncio.Future[int] | None = None
@@ -62,6 +63,7 @@ class GatewayClient:
         if not ready.done():
             ready.cancel()
             raise GatewayClosed(self.closed.result())
+        self.user_id = ready.result().data["user"]["id"]
         return ready.result()
 
     async def resume(self, url: str | None = None) -> None:
@@ -80,6 +82,17 @@ class GatewayClient:
                 dispatch = await self.dispatches.get()
                 if event is None or dispatch.event == event:
                     return dispatch
+
+    async def join_voice(self, guild_id: str, channel_id: str) -> dict[str, Any]:
+        """Join a voice channel (op 4); the VOICE_SERVER_UPDATE saying where to log in."""
+        state = {
+            "guild_id": guild_id,
+            "channel_id": channel_id,
+            "self_mute": False,
+            "self_deaf": False,
+        }
+        await self._send({"op": 4, "d": state})
+        return dict((await self.next_dispatch("VOICE_SERVER_UPDATE")).data)
 
     async def send_json(self, payload: dict[str, Any]) -> None:
         await self._send(payload)
