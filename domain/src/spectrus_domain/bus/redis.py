@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -91,22 +92,18 @@ class RedisTopology:
             first = Redis.from_url(urls[0], password=secret).connection_pool.connection_kwargs
             username, secret = first.get("username"), first.get("password")
             tls = urls[0].startswith("rediss://")
-            commands = RedisCluster(
-                startup_nodes=nodes,
-                max_connections=200,
-                socket_timeout=_COMMAND_TIMEOUT,
-                socket_connect_timeout=_COMMAND_TIMEOUT,
-                username=username,
-                password=secret,
-                ssl=tls,
-            )
-            listening = RedisCluster(
+            client_of = functools.partial(
+                RedisCluster,
                 startup_nodes=nodes,
                 max_connections=200,
                 username=username,
                 password=secret,
                 ssl=tls,
             )
+            commands = client_of(
+                socket_timeout=_COMMAND_TIMEOUT, socket_connect_timeout=_COMMAND_TIMEOUT
+            )
+            listening = client_of()
             await commands.initialize()
             await listening.initialize()
             return cls(commands, [], listen_cluster=listening)
