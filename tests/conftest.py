@@ -164,12 +164,17 @@ class ServiceProcess:
         ]
         if cluster:
             self.args.append("--redis-cluster")
+        self.env: dict[str, str] = {}  # added to this process's environment
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                self.args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **self.env},
             )
         probe = {
             "api": f"{self.base}/readyz",
@@ -216,6 +221,7 @@ def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
         cluster: bool,
         node_id: int,
         extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> ServiceProcess:
         process = ServiceProcess(
             service,
@@ -226,6 +232,7 @@ def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
             node_id=node_id,
         )
         process.args.extend(extra)
+        process.env.update(env or {})
         made.append(process)
         return process
 

@@ -122,6 +122,9 @@ async def test_api_gateway_and_media_processes_serve_their_metrics(
     assert value(g, "spectrus_gateway_dispatches_total") >= 3
     assert value(g, "spectrus_gateway_resumes_total", result="ok") == 0
     assert value(g, "spectrus_gateway_slow_consumers_dropped_total") == 0
+    # The message's commit time travelled with it: its delivery was timed from there.
+    assert value(g, "spectrus_gateway_commit_to_delivery_seconds_count") >= 1
+    assert value(g, "spectrus_gateway_commit_to_delivery_seconds_bucket", le="10.0") >= 1
 
     # A resume elsewhere-or-here is counted by how it ended.
     client.abandon()

@@ -7,6 +7,7 @@ import asyncio
 from collections import defaultdict
 
 import pytest
+from prometheus_client import REGISTRY
 
 from spectrus_domain.bus import BusEvent, BusReset
 from spectrus_domain.bus.redis import RedisBus, RedisTopology
@@ -61,6 +62,9 @@ async def test_followed_streams_arrive_in_order_and_others_do_not(bus) -> None:
         {"n": got[0].seq},
         guild_id=got[0].stream_id,
     )
+    # The pools are read when scraped: the publisher's and the subscriber's connections.
+    assert _sample("spectrus_redis_pool_max_connections") >= 200
+    assert _sample("spectrus_redis_pool_connections", state="idle") >= 1
     await sub.unfollow(followed[:50])
     await bus.publish([BusEvent(s, 99, 7, "X", {}) for s in followed])
     late = [m for m in await _collect(sub, 50) if isinstance(m, BusEvent)]
@@ -68,10 +72,16 @@ async def test_followed_streams_arrive_in_order_and_others_do_not(bus) -> None:
     await sub.close()
 
 
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_a_restarted_server_is_noticed_and_subscriptions_come_back(bus) -> None:
     bus, servers = bus
     sub = await bus.subscribe()
     await sub.follow(range(1, 200))
+    errors = _sample("spectrus_redis_errors_total", operation="subscribe")
+    down = _sample("spectrus_bus_subscribers_down")
     victim = servers[0]
     victim.process.kill()
     victim.process.wait()
@@ -85,6 +95,9 @@ async def test_a_restarted_server_is_noticed_and_subscriptions_come_back(bus) ->
         async for message in sub.messages():
             if isinstance(message, BusReset):
                 break
+    # The loss was counted, and the reader that reported it is counted as up again.
+    assert _sample("spectrus_redis_errors_total", operation="subscribe") > errors
+    assert _sample("spectrus_bus_subscribers_down") == down
     # Subscriptions are back: what is published now arrives.
     received: set[int] = set()
     async with asyncio.timeout(20):

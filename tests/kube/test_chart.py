@@ -48,6 +48,9 @@ OPERATOR_RULES = {
 }
 CRD_RULES = {("apiextensions.k8s.io", "customresourcedefinitions"): ["get", "list", "watch"]}
 NAMESPACE_RULES = {("", "namespaces"): ["list", "watch"]}
+# The Grafana dashboards the chart ships (uid spectrus-<name>); tests/test_dashboards.py
+# checks their queries against the processes' metrics.
+DASHBOARDS = ("overview", "api", "gateway", "voice", "operator")
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -362,9 +365,11 @@ def test_notes(helm: Helm) -> None:
 
 def test_dashboards(helm: Helm) -> None:
     files = sorted(p.name for p in (CHART / "dashboards").glob("*.json"))
-    assert "operator.json" in files
+    assert files == sorted(f"{d}.json" for d in DASHBOARDS)
     maps = of_kind(render(helm), "ConfigMap")
-    assert len(maps) == len(files)
+    assert sorted(m["metadata"]["name"] for m in maps) == sorted(
+        f"t-spectrus-dashboard-{d}" for d in DASHBOARDS
+    )
     for config_map in maps:
         assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
         assert config_map["metadata"]["annotations"]["grafana_folder"] == "Spectrus"
@@ -372,11 +377,12 @@ def test_dashboards(helm: Helm) -> None:
         assert name in files
         dashboard = json.loads(text)
         assert dashboard == json.loads((CHART / "dashboards" / name).read_text())
-    operator = json.loads((CHART / "dashboards" / "operator.json").read_text())
-    assert operator["uid"] == "spectrus-operator"
-    variables = {v["name"]: v for v in operator["templating"]["list"]}
-    assert variables["datasource"]["type"] == "datasource"
-    assert variables["datasource"]["query"] == "prometheus"
+    for name in DASHBOARDS:
+        dashboard = json.loads((CHART / "dashboards" / f"{name}.json").read_text())
+        assert dashboard["uid"] == f"spectrus-{name}"
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource"
+        assert variables["datasource"]["query"] == "prometheus"
 
     custom = render(
         helm,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
-from spectrus_domain import logs
+from spectrus_domain import logs, tracing
 from spectrus_domain.config import Settings, env_name, flag_name, load_settings
 
 
@@ -61,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The long-running servers; one-shot commands (migrate, backup) send no spans.
+_TRACED = ("up", "api", "gateway", "media")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {
@@ -71,6 +76,12 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         sys.exit(f"spectrus: {exc}")
     logs.configure(settings.log_level, settings.log_format)
+    if args.command in _TRACED:
+        try:
+            tracing.configure(f"spectrus-{args.command}")
+        except ValueError as exc:
+            sys.exit(f"spectrus: {exc}")
+        atexit.register(tracing.shutdown)
     if args.command == "up":
         from spectrus_cli.up import up
 

@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+from opentelemetry.trace import SpanKind
 
-from spectrus_domain import queries
+from spectrus_domain import queries, tracing
 from spectrus_domain.bus import (
     BACKFILLED_EVENTS,
     BACKFILLS,
@@ -34,6 +36,7 @@ from spectrus_domain.bus import (
 )
 from spectrus_domain.context import Context
 from spectrus_gateway import routing, snapshots
+from spectrus_gateway.metrics import COMMIT_TO_DELIVERY
 from spectrus_gateway.sessions import (
     MISSING,
     Append,
@@ -102,9 +105,14 @@ class Outbox:
         self.deliveries: dict[Member, list[Delivery]] = {}
         self.cursors: dict[Member, dict[int, int]] = {}
         self.dropped: dict[Member, list[int]] = {}
+        self.routed = 0
+        # Stream events applied in this batch, with when and to how many sessions: their
+        # commit-to-delivery time and spans are taken once the batch is handed out.
+        self.applied: list[tuple[BusEvent, int, int]] = []
 
     def add(self, session: Member, delivery: Delivery) -> None:
         self.deliveries.setdefault(session, []).append(delivery)
+        self.routed += 1
 
     def moved(self, session: Member, stream_id: int, seq: int) -> None:
         self.cursors.setdefault(session, {})[stream_id] = seq
@@ -243,6 +251,8 @@ class Hub:
                 await self._flush(out)
             except Exception:
                 log.exception("gateway hub could not deliver a batch")
+            else:
+                self._delivered(out.applied)
             for item in waiting:
                 if not item.done.done():
                     item.done.set_result(None)
@@ -299,7 +309,9 @@ class Hub:
             seen_before = {s.user_id: view.visible_channels(s.user_id) for s in stream.followers}
         if view is not None:
             view.apply(ev.event, ev.data)
+        routed_before, started = out.routed, time.time_ns()
         await self._route(stream, ev, out)
+        out.applied.append((ev, started, out.routed - routed_before))
         if seen_before is not None:
             await self._visibility_changed(stream, ev, seen_before, out)
         if self.on_applied is not None:
@@ -513,6 +525,29 @@ class Hub:
             session.lost("epoch")
         self.streams.pop(stream.stream_id, None)
 
+    def _delivered(self, applied: list[tuple[BusEvent, int, int]]) -> None:
+        """Measure what a batch handed to the connections: commit to delivery, and a
+        dispatch span in each traced event's trace."""
+        now_ns = time.time_ns()
+        now = now_ns / 1e9
+        for ev, started_ns, sessions in applied:
+            if ev.committed_at is not None:
+                COMMIT_TO_DELIVERY.observe(max(0.0, now - ev.committed_at))
+            if ev.trace is not None:
+                tracing.record(
+                    f"gateway dispatch {ev.event}",
+                    parent=ev.trace,
+                    start_ns=started_ns,
+                    end_ns=now_ns,
+                    kind=SpanKind.CONSUMER,
+                    attributes={
+                        "spectrus.event": ev.event,
+                        "spectrus.stream.seq": ev.seq or 0,
+                        "spectrus.gateway.sessions": sessions,
+                        "spectrus.gateway.node": self.node,
+                    },
+                )
+
     async def _flush(self, out: Outbox) -> None:
         sessions = [s for s in out.sessions() if s in self.sessions]
         if not sessions:
@@ -567,6 +602,7 @@ def _event_from(row: Any) -> BusEvent:
         row["guild_id"],
         row["channel_id"],
         tuple(row["user_ids"]) if row["user_ids"] is not None else None,
+        row["committed_at"],
     )
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
+from opentelemetry.trace import SpanKind
 
-from spectrus_domain import voice
+from spectrus_domain import tracing, voice
 
 log = logging.getLogger("spectrus.gateway.media")
 
@@ -256,4 +257,14 @@ class MediaNodes:
             request_serializer=voice.encode,
             response_deserializer=voice.decoder(reply_type),
         )
-        return await call(request, timeout=within)
+        with tracing.span(
+            f"{voice.SERVICE}/{method}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "rpc.system": "grpc",
+                "rpc.service": voice.SERVICE,
+                "rpc.method": method,
+                "server.address": address,
+            },
+        ):
+            return await call(request, timeout=within, metadata=tracing.metadata() or None)

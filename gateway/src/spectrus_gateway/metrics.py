@@ -1,12 +1,15 @@
 """The gateway's Prometheus metrics: connections, logins, and what reaches clients.
 
-The time from an event's commit to its delivery is not measured: the bus envelope
-(``BusEvent``) carries the stream, seq and epoch but no commit time (only the outbox row
-has ``created_at``), so this process cannot know it without changing the envelope."""
+Commit-to-delivery compares the commit time stamped in the event envelope by the
+writing process with this process's clock, so across machines it includes their clock
+skew (NTP keeps that to a millisecond or so). Events read back from the outbox carry the
+time their transaction began instead: a backfill shows as the delay it really was."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
+
+from spectrus_domain.metrics import LATENCY_BUCKETS
 
 CONNECTIONS = Gauge(
     "spectrus_gateway_connections",
@@ -29,3 +32,9 @@ SLOW_CONSUMERS_DROPPED = Counter(
 
 for _result in ("ok", "invalid"):  # both series exist from the start
     RESUMES.labels(_result)
+COMMIT_TO_DELIVERY = Histogram(
+    "spectrus_gateway_commit_to_delivery_seconds",
+    "Time from an event's commit to its hand-off to the connections of the sessions that "
+    "see it, once per event and gateway",
+    buckets=LATENCY_BUCKETS,
+)

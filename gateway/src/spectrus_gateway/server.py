@@ -22,7 +22,7 @@ import orjson
 from starlette.types import Receive, Scope
 from starlette.types import Send as Send_
 
-from spectrus_domain import queries, voice
+from spectrus_domain import queries, tracing, voice
 from spectrus_domain.access import Actor
 from spectrus_domain.actions import auth
 from spectrus_domain.actions import voice as voice_actions
@@ -780,19 +780,20 @@ class Session:
         answers with VOICE_SERVER_UPDATE (a live connection just changes rooms)."""
         if self.gateway.media is None:
             return
-        placed = await self.gateway.media.place(
-            voice.Place(
-                guild_id,
-                int(state["channel_id"]),
-                self.user_id,
-                self.session_id,
-                state["mute"],
-                state["deaf"],
-                state["self_mute"],
-                state["self_deaf"],
-                may_speak=not state["suppress"],
+        with tracing.span("voice place", attributes={"spectrus.guild_id": str(guild_id)}):
+            placed = await self.gateway.media.place(
+                voice.Place(
+                    guild_id,
+                    int(state["channel_id"]),
+                    self.user_id,
+                    self.session_id,
+                    state["mute"],
+                    state["deaf"],
+                    state["self_mute"],
+                    state["self_deaf"],
+                    may_speak=not state["suppress"],
+                )
             )
-        )
         if placed is None or placed.moved:  # no media node listed, or a room change
             return
         data = {"token": placed.token, "guild_id": str(guild_id), "endpoint": placed.endpoint}

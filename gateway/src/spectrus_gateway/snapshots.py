@@ -162,7 +162,7 @@ async def outbox_range(
     return list(
         await conn.fetch(
             """SELECT o.stream_id, o.seq, o.event, o.data, o.guild_id, o.channel_id, o.user_ids,
-                      s.epoch
+                      s.epoch, extract(epoch FROM o.created_at)::float8 AS committed_at
                FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(stream_id, lo, hi)
                JOIN outbox o ON o.stream_id = r.stream_id AND o.seq > r.lo AND o.seq <= r.hi
                JOIN event_streams s ON s.id = o.stream_id

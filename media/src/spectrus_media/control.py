@@ -7,14 +7,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from opentelemetry.trace import SpanKind
 
-from spectrus_domain import voice
+from spectrus_domain import tracing, voice
 from spectrus_media.node import DrainingError, MediaNode
 
+Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
-def _handlers(
-    node: MediaNode,
-) -> dict[str, Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]]:
+
+def _handlers(node: MediaNode) -> dict[str, Handler]:
     async def place(req: voice.Place, context: grpc.aio.ServicerContext[Any, Any]) -> voice.Placed:
         try:
             return node.place(req)
@@ -52,12 +53,30 @@ def _handlers(
     }
 
 
+def _traced(method: str, handler: Handler) -> Handler:
+    """The handler in a server span continuing the caller's trace (``traceparent`` in the
+    call's metadata), when tracing is on."""
+
+    async def call(req: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if not tracing.active():
+            return await handler(req, context)
+        with tracing.span(
+            f"{voice.SERVICE}/{method}",
+            kind=SpanKind.SERVER,
+            parent=tracing.from_metadata(context.invocation_metadata() or ()),
+            attributes={"rpc.system": "grpc", "rpc.service": voice.SERVICE, "rpc.method": method},
+        ):
+            return await handler(req, context)
+
+    return call
+
+
 async def start_control(node: MediaNode, address: str) -> tuple[grpc.aio.Server, int]:
     """Serve the control service on ``address`` (``host:port``, port 0 for any free one)."""
     handlers = _handlers(node)
     methods = {
         name: grpc.unary_unary_rpc_method_handler(
-            handlers[name],
+            _traced(name, handlers[name]),
             request_deserializer=voice.decoder(request),
             response_serializer=voice.encode,
         )

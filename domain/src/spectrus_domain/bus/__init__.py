@@ -3,22 +3,30 @@
 PostgreSQL's outbox is the truth; the bus only rings the doorbell, fast. Each envelope
 carries the stream, its seq and epoch, and the event itself, so a reader that sees every
 message never reads the database, and a reader that sees a gap or a new epoch backfills
-from the outbox. Ephemeral events (presence, voice states) travel with ``seq=None``:
+from the outbox. It also carries when the event was committed (for the gateways'
+commit-to-delivery latency) and, when tracing is on, the ``traceparent`` of the write
+that made it, so each gateway's dispatch joins the request's trace. Ephemeral events (presence, voice states) travel with ``seq=None``:
 they are not stored and are not replayed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 
+from spectrus_domain import tracing
+
 log = logging.getLogger("spectrus.bus")
+
+_MAX_LINKS = 32
 
 PUBLISHED = Counter(
     "spectrus_bus_published", "Events handed to the bus for publication (committed or ephemeral)"
@@ -48,6 +56,8 @@ class BusEvent:
     guild_id: int | None = None
     channel_id: int | None = None
     user_ids: tuple[int, ...] | None = None
+    committed_at: float | None = None  # Unix time of the commit (the outbox row's, if read)
+    trace: str | None = None  # W3C traceparent of the write, when tracing is on
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -60,12 +70,18 @@ class BusEvent:
                 self.guild_id,
                 self.channel_id,
                 self.user_ids,
+                self.committed_at,
+                self.trace,
             ]
         )
 
     @staticmethod
     def decode(raw: bytes | str) -> BusEvent:
-        stream_id, seq, epoch, event, data, guild_id, channel_id, user_ids = orjson.loads(raw)
+        # Envelopes from a release before commit times had 8 fields: a rolling upgrade
+        # runs both for a while.
+        stream_id, seq, epoch, event, data, guild_id, channel_id, user_ids, *stamp = orjson.loads(
+            raw
+        )
         return BusEvent(
             stream_id,
             seq,
@@ -75,6 +91,7 @@ class BusEvent:
             guild_id,
             channel_id,
             tuple(user_ids) if user_ids is not None else None,
+            *stamp[:2],
         )
 
 
@@ -137,10 +154,25 @@ class BackgroundPublisher:
             batch = await self._queue.get()
             while not self._queue.empty() and len(batch) < 1000:
                 batch += self._queue.get_nowait()
-            try:
-                await self.bus.publish(batch)
-            except Exception:
-                log.warning("publishing failed; gateways will backfill", exc_info=True)
+            # A batch mixes the writes of many requests: its span continues the first
+            # traced one's trace and links the others.
+            traces = list(dict.fromkeys(e.trace for e in batch if e.trace))
+            span = (
+                tracing.span(
+                    "bus publish",
+                    kind=SpanKind.PRODUCER,
+                    parent=traces[0],
+                    links=traces[1:_MAX_LINKS],
+                    attributes={"messaging.batch.message_count": len(batch)},
+                )
+                if traces
+                else contextlib.nullcontext()
+            )
+            with span:
+                try:
+                    await self.bus.publish(batch)
+                except Exception:
+                    log.warning("publishing failed; gateways will backfill", exc_info=True)
 
     async def close(self) -> None:
         if self._task is not None:

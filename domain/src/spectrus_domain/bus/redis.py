@@ -16,19 +16,38 @@ import asyncio
 import contextlib
 import functools
 import logging
+import weakref
 import zlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
+from prometheus_client import Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from spectrus_domain import metrics
 from spectrus_domain.bus import PUBLISHED, BusEvent, BusReset
 
 log = logging.getLogger("spectrus.bus")
+
+REDIS_ERRORS = Counter(
+    "spectrus_redis_errors",
+    "Redis connections that failed under the bus: a publish retried on a new connection, "
+    "or a subscriber connection lost (it reconnects and the gateway checks its streams)",
+    ["operation"],
+)
+SUBSCRIBERS_DOWN = Gauge(
+    "spectrus_bus_subscribers_down",
+    "Bus subscriber connections (one per Redis node followed) that are down right now",
+    multiprocess_mode="livesum",
+)
+for _operation in ("publish", "subscribe"):  # both series exist from the start
+    REDIS_ERRORS.labels(_operation)
 
 CHANNEL_PREFIX = "spectrus:events:"
 _RETRY_DELAY = 0.05
@@ -70,6 +89,7 @@ class RedisTopology:
         # clients of their own without the command timeout.
         self.listen_cluster = listen_cluster or cluster
         self.listen_shards = listen_shards or shards
+        _POOLS.topologies.add(self)
 
     @classmethod
     async def connect(
@@ -210,6 +230,7 @@ class RedisBus:
         try:
             await self._publish(events)
         except (RedisConnectionError, OSError):
+            REDIS_ERRORS.labels("publish").inc()
             await self._publish(events)
 
     async def _publish(self, events: Sequence[BusEvent]) -> None:
@@ -330,6 +351,7 @@ class RedisSubscription:
                 # down under it; any of them means "back off and retry".
                 if not failed:
                     log.warning("bus connection to %s lost: %r", node.name, exc)
+                    _link_lost()
                 failed = True
                 await asyncio.sleep(delay)  # back off while the node is away
                 delay = min(delay * 2, _MAX_RETRY_DELAY)
@@ -342,6 +364,8 @@ class RedisSubscription:
                     return
                 continue
             if self._message(message, confirmed, failed):
+                if failed:  # the link this reader counted as down is back
+                    SUBSCRIBERS_DOWN.dec()
                 failed = False
                 self._queue.put_nowait(BusReset(f"reconnected to {node.name}"))
 
@@ -356,12 +380,15 @@ class RedisSubscription:
             except Exception as exc:  # see _read_cluster
                 if not failed:
                     log.warning("bus connection lost: %r", exc)
+                    _link_lost()
                 failed = True
                 await asyncio.sleep(delay)  # back off while the server is away
                 delay = min(delay * 2, _MAX_RETRY_DELAY)
                 continue
             delay = _RETRY_DELAY
             if message is not None and self._message(message, confirmed, failed):
+                if failed:  # the link this reader counted as down is back
+                    SUBSCRIBERS_DOWN.dec()
                 failed = False
                 self._queue.put_nowait(BusReset("reconnected"))
 
@@ -382,3 +409,64 @@ class RedisSubscription:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
         self._queue.put_nowait(None)
+
+
+def _link_lost() -> None:
+    REDIS_ERRORS.labels("subscribe").inc()
+    SUBSCRIBERS_DOWN.inc()
+
+
+class _PoolCollector(Collector):
+    """The Redis connection pools of this process, read when scraped.
+
+    redis-py has no public pool statistics: this reads its pools' own lists (standalone
+    ``ConnectionPool._available_connections`` / ``_in_use_connections``, cluster
+    ``ClusterNode._connections`` / ``_free``), and reports nothing for a pool whose
+    shape it does not know rather than a wrong number (the metrics test notices)."""
+
+    def __init__(self) -> None:
+        self.topologies: weakref.WeakSet[RedisTopology] = weakref.WeakSet()
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return self._families([])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        return self._families(list(self.topologies))
+
+    @staticmethod
+    def _families(topologies: list[RedisTopology]) -> Iterator[GaugeMetricFamily]:
+        idle = used = most = 0
+        for t in topologies:
+            for cluster in {id(c): c for c in (t.cluster, t.listen_cluster) if c}.values():
+                for node in cluster.get_nodes():
+                    free, every = getattr(node, "_free", None), getattr(node, "_connections", None)
+                    if free is not None and every is not None:
+                        idle, used = idle + len(free), used + len(every) - len(free)
+                        most += node.max_connections
+            for shard in {id(s): s for s in [*t.shards, *t.listen_shards]}.values():
+                pool = shard.connection_pool
+                free, busy = (
+                    getattr(pool, "_available_connections", None),
+                    getattr(pool, "_in_use_connections", None),
+                )
+                if free is not None and busy is not None:
+                    idle, used = idle + len(free), used + len(busy)
+                    most += pool.max_connections
+        connections = GaugeMetricFamily(
+            "spectrus_redis_pool_connections",
+            "Open Redis connections of this process's pools, by whether a task holds them",
+            labels=["state"],
+        )
+        size = GaugeMetricFamily(
+            "spectrus_redis_pool_max_connections", "The most Redis connections the pools may open"
+        )
+        if topologies:
+            connections.add_metric(["idle"], idle)
+            connections.add_metric(["used"], used)
+            size.add_metric([], most)
+        yield connections
+        yield size
+
+
+_POOLS = _PoolCollector()
+metrics.register_collector(_POOLS)

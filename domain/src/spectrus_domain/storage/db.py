@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -15,7 +17,7 @@ from asyncpg.pool import PoolConnectionProxy
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from spectrus_domain import metrics
+from spectrus_domain import metrics, tracing
 from spectrus_domain.bus import BusEvent
 from spectrus_domain.storage.migrations import apply_migrations
 
@@ -116,30 +118,37 @@ class Database:
 
         Publication happens after the commit and never fails the write: the outbox
         already holds the events, and readers backfill what the bus did not bring."""
-        for attempt in range(1, _MAX_ATTEMPTS + 1):
-            events: list[BusEvent] = []
-            token = _pending.set(events)
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    result = await body(conn)
-            except _RETRYABLE:
-                if attempt == _MAX_ATTEMPTS:
-                    raise
-                log.info("transaction conflict, retrying (attempt %d)", attempt)
-                continue
-            finally:
-                _pending.reset(token)
-            if events and self.publisher is not None:
+        with tracing.span("db transaction"):
+            for attempt in range(1, _MAX_ATTEMPTS + 1):
+                events: list[BusEvent] = []
+                token = _pending.set(events)
                 try:
-                    await self.publisher(events)
-                except Exception:
-                    log.warning(
-                        "publishing %d events failed; gateways will backfill",
-                        len(events),
-                        exc_info=True,
-                    )
-            return result
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        result = await body(conn)
+                except _RETRYABLE:
+                    if attempt == _MAX_ATTEMPTS:
+                        raise
+                    log.info("transaction conflict, retrying (attempt %d)", attempt)
+                    continue
+                finally:
+                    _pending.reset(token)
+                if events and self.publisher is not None:
+                    await self._publish(events)
+                return result
         raise AssertionError("unreachable")
+
+    async def _publish(self, events: list[BusEvent]) -> None:
+        assert self.publisher is not None
+        # Stamped now, just after the commit: readers measure delivery from here, and
+        # their spans continue this transaction's.
+        committed_at, parent = time.time(), tracing.traceparent()
+        stamped = [dataclasses.replace(e, committed_at=committed_at, trace=parent) for e in events]
+        try:
+            await self.publisher(stamped)
+        except Exception:
+            log.warning(
+                "publishing %d events failed; gateways will backfill", len(events), exc_info=True
+            )
 
 
 class _PoolCollector(Collector):
