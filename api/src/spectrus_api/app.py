@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,7 +24,9 @@ from spectrus_api.metrics import HttpMetrics, route_templates
 from spectrus_api.ratelimit import RateLimiter, too_many_requests
 from spectrus_api.uploads import form_limit
 from spectrus_api.validation import form_errors
+from spectrus_domain import diag
 from spectrus_domain.actions import maintenance
+from spectrus_domain.bus import BackgroundPublisher
 from spectrus_domain.context import Context
 from spectrus_domain.errors import DomainError, Error
 from spectrus_domain.limits import JSON_BODY_MAX_BYTES
@@ -114,11 +117,18 @@ def create_app(
     limiter: RateLimiter | None = None,
     previewer: LinkPreviewer | None = None,
     store: FileStore | None = None,
+    diag_board: diag.Board | None = None,
 ) -> FastAPI:
     """The API; its lifespan runs the background work (housekeeping, removing files,
-    link previews). Whoever mounts it in another app enters ``app.router.lifespan_context``."""
+    link previews, posting its diagnostics). Whoever mounts it in another app enters
+    ``app.router.lifespan_context``. ``diag_board`` is where ``/diag`` reads every
+    process's report; by default, this process's own."""
     previewer = previewer or default_previewer(ctx)
     store = store or files.open_store(ctx.settings)
+    reporter = _reporter(ctx)
+    board = diag_board or diag.LocalBoard([])
+    if isinstance(board, diag.LocalBoard):
+        board.reporters.append(reporter)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -126,6 +136,8 @@ def create_app(
             asyncio.create_task(maintenance.run_forever(ctx)),
             asyncio.create_task(files.sweep_forever(ctx.db, store, ctx.now)),
         ]
+        if not isinstance(board, diag.LocalBoard):
+            background.append(asyncio.create_task(diag.post_forever(reporter, board)))
         if previewer is not None:
             await previewer.start()
         try:
@@ -150,6 +162,7 @@ def create_app(
     app.state.limiter = limiter or RateLimiter(scale=ctx.settings.rate_limit_scale)
     app.state.previewer = previewer
     app.state.files = store
+    app.state.diag = board
 
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
@@ -186,6 +199,7 @@ def create_app(
     for router in routes.ROUTERS:
         app.include_router(router, prefix="/api/v10", responses=ERROR_RESPONSES)
     app.include_router(routes.health.router)
+    app.include_router(routes.diag.page_router, responses=ERROR_RESPONSES)
     app.include_router(routes.files.router, responses=ERROR_RESPONSES)
     app.router.routes.append(
         Route("/metrics", metrics_app, methods=["GET"], include_in_schema=False)
@@ -197,10 +211,29 @@ def create_app(
     )
     included = [("/api/v10", router) for router in routes.ROUTERS]
     included += [("", routes.health.router), ("", routes.files.router)]
+    included.append(("", routes.diag.page_router))
     # Outermost of ours: it also counts what BodyLimit refuses.
     app.add_middleware(HttpMetrics, templates=route_templates(app, included))
     _hoist_schema_components(app)
     return app
+
+
+def _reporter(ctx: Context) -> diag.Reporter:
+    """The api's part of ``/diag``: its database pool and what waits to be published."""
+    reporter = diag.Reporter("api", uuid.uuid4().hex[:12])
+
+    async def database() -> dict[str, Any]:
+        pool = ctx.db.pool
+        return {"size": pool.get_size(), "idle": pool.get_idle_size(), "max": pool.get_max_size()}
+
+    async def queues() -> dict[str, int]:
+        publisher = ctx.db.publisher
+        return (
+            {"publish": publisher.backlog()} if isinstance(publisher, BackgroundPublisher) else {}
+        )
+
+    reporter.sections.update(database=database, queues=queues)
+    return reporter
 
 
 def _hoist_schema_components(app: FastAPI) -> None:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spectrus_domain import logs, tracing
+from spectrus_domain import diag, logs, tracing
 from spectrus_domain.config import Settings, env_name, flag_name, load_settings
 
 
@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         sys.exit(f"spectrus: {exc}")
     logs.configure(settings.log_level, settings.log_format)
+    diag.install()
     if args.command in _TRACED:
         try:
             tracing.configure(f"spectrus-{args.command}")

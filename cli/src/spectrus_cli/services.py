@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from spectrus_domain import diag
 from spectrus_domain.bus import BackgroundPublisher
 from spectrus_domain.bus.redis import RedisBus, RedisTopology
 from spectrus_domain.config import Settings
@@ -121,7 +122,8 @@ async def run_api(settings: Settings) -> None:
             ctx = await Context.open(db, settings, ids)
             log.info("api serving on %s:%s", settings.host, settings.port)
             try:
-                await _serve(create_app(ctx), settings, lease)
+                app = create_app(ctx, diag_board=diag.RedisBoard(topology))
+                await _serve(app, settings, lease)
             finally:
                 await publisher.close()
     finally:
@@ -130,7 +132,7 @@ async def run_api(settings: Settings) -> None:
 
 
 async def run_gateway(settings: Settings) -> None:
-    from spectrus_gateway.app import create_gateway_app
+    from spectrus_gateway.app import create_gateway_app, gateway_reporter
     from spectrus_gateway.media import MediaNodes, NodesFile
     from spectrus_gateway.redis_stores import RedisPresenceStore, RedisSessionStore
     from spectrus_gateway.server import Gateway
@@ -160,9 +162,13 @@ async def run_gateway(settings: Settings) -> None:
                 media=nodes,
             )
             log.info("gateway serving on %s:%s", settings.host, settings.port)
+            reporting = asyncio.create_task(
+                diag.post_forever(gateway_reporter(gateway), diag.RedisBoard(topology))
+            )
             try:
                 await _serve(create_gateway_app(gateway), settings, lease)
             finally:
+                reporting.cancel()
                 if nodes is not None:
                     await nodes.close()
     finally:

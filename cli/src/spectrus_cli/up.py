@@ -23,12 +23,13 @@ from starlette.routing import Mount
 from spectrus_api.app import create_app
 from spectrus_cli.embedded_pg import EmbeddedPostgres
 from spectrus_cli.services import http_config
+from spectrus_domain import diag
 from spectrus_domain.bus.memory import MemoryBus
 from spectrus_domain.config import Settings
 from spectrus_domain.context import Context
 from spectrus_domain.ids import SnowflakeGenerator
 from spectrus_domain.storage import connect
-from spectrus_gateway.app import gateway_routes
+from spectrus_gateway.app import gateway_reporter, gateway_routes
 from spectrus_gateway.media import MediaNodes, NodesFile
 from spectrus_gateway.presence import MemoryPresenceStore
 from spectrus_gateway.server import Gateway
@@ -72,7 +73,7 @@ class _Server(uvicorn.Server):
 def compose(ctx: Context, gateway: Gateway) -> Starlette:
     """API and gateway in one ASGI app on one port; the gateway starts and stops with it."""
 
-    api = create_app(ctx)
+    api = create_app(ctx, diag_board=diag.LocalBoard([gateway_reporter(gateway)]))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from spectrus_domain import diag
 from spectrus_domain.metrics import metrics_app
 from spectrus_gateway.server import Gateway
 
@@ -19,6 +20,17 @@ def gateway_routes(gateway: Gateway) -> list[Route | WebSocketRoute]:
         WebSocketRoute("/gateway", gateway),
         WebSocketRoute("/gateway/", gateway),
     ]
+
+
+def gateway_reporter(gateway: Gateway) -> diag.Reporter:
+    """The gateway's part of ``/diag``."""
+    reporter = diag.Reporter("gateway", gateway.hub.node)
+
+    async def queues() -> dict[str, int]:
+        return gateway.queues()
+
+    reporter.sections.update(gateway=gateway.diagnostics, queues=queues)
+    return reporter
 
 
 def create_gateway_app(gateway: Gateway) -> Starlette:

@@ -208,6 +208,10 @@ class Hub:
             await asyncio.sleep(self.head_check_interval)
             self._work.put_nowait(_Tick())
 
+    def backlog(self) -> int:
+        """Work items waiting for the loop (bus messages, joins, ticks)."""
+        return self._work.qsize()
+
     # --- what the shell asks -------------------------------------------------------------
 
     async def attach(self, session: Member, first: list[Delivery]) -> None:

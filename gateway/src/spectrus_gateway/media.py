@@ -12,6 +12,7 @@ order, skipping draining nodes and moving on from nodes that refuse or are down.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import re
@@ -206,6 +207,22 @@ class MediaNodes:
             log.warning("media node %s unreachable for a leave (%s)", address, exc.details())
             return False
         return done.existed
+
+    async def stats(self) -> list[dict[str, Any]]:
+        """Each listed node's own account of itself (for ``/diag``); a node that does not
+        answer is listed as unreachable."""
+
+        async def ask(node: ListedNode) -> dict[str, Any]:
+            listed = {"address": node.address, "listed_draining": node.draining}
+            try:
+                got: voice.NodeStats = await self._call(
+                    node.address, "Stats", voice.Stats(), within=self.locate_timeout
+                )
+            except Exception as exc:
+                return {**listed, "reachable": False, "error": type(exc).__name__}
+            return {**listed, "reachable": True, **dataclasses.asdict(got)}
+
+        return list(await asyncio.gather(*(ask(n) for n in self.source.nodes())))
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -10,6 +10,7 @@ and writes what the state machine and the hub give it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import secrets
@@ -152,6 +153,29 @@ class Gateway:
             CONNECTIONS.dec()
             self.live.discard(session)
             await session.finish()
+
+    async def diagnostics(self) -> dict[str, Any]:
+        """This process's part of ``/diag``: its connections, sessions and what they
+        follow, and the media nodes it places voice on (asked now)."""
+        sessions = [s for s in self.live if s.attached]
+        return {
+            "connections": len(self.live),
+            "sessions": len(sessions),
+            "users": len({s.user_id for s in sessions}),
+            "presence": dict(collections.Counter(s.presence.status for s in sessions)),
+            "voice_states": sum(len(s.voice) for s in sessions),
+            "streams": len(self.hub.streams),
+            "deliveries": self.hub.stats["deliveries"],
+            "backfilled": self.hub.stats["backfilled"],
+            "media_nodes": await self.media.stats() if self.media is not None else [],
+        }
+
+    def queues(self) -> dict[str, int]:
+        """Work waiting: the hub's, and the most frames any one connection has unsent."""
+        return {
+            "hub": self.hub.backlog(),
+            "connection_frames_max": max((s.frames.qsize() for s in self.live), default=0),
+        }
 
     # --- presence and voice ------------------------------------------------------------
 

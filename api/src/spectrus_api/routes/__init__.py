@@ -3,6 +3,7 @@
 from spectrus_api.routes import (
     accounts,
     channels,
+    diag,
     emojis,
     files,
     gateway,
@@ -20,6 +21,7 @@ ROUTERS = [
     emojis.router,
     invites.router,
     gateway.router,
+    diag.router,
 ]
 
-__all__ = ["ROUTERS", "files", "health"]
+__all__ = ["ROUTERS", "diag", "files", "health"]

@@ -11,6 +11,7 @@ import asyncpg
 from spectrus_domain import credentials, events, shapes
 from spectrus_domain.access import Actor
 from spectrus_domain.context import Context
+from spectrus_domain.diag import STAFF
 from spectrus_domain.errors import DomainError, Error, field_error, merge_field_errors
 from spectrus_domain.storage.db import Connection, one, update
 
@@ -18,6 +19,7 @@ from spectrus_domain.storage.db import Connection, one, update
 # is precise enough for "last used".
 _TOUCH_INTERVAL = timedelta(minutes=1)
 _ACCOUNTS_LOCK = 0x5EC7_0003  # pg_advisory_xact_lock key: account creation under a cap
+_ADMIN_LOCK = 0x5EC7_0004  # pg_advisory_xact_lock key: who is the instance's first admin
 
 
 async def check_account_room(ctx: Context, conn: Connection) -> None:
@@ -31,6 +33,21 @@ async def check_account_room(ctx: Context, conn: Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _ACCOUNTS_LOCK)
     if await conn.fetchval("SELECT count(*) FROM users WHERE NOT system") >= limit:
         raise DomainError(Error.MAX_ACCOUNTS)
+
+
+async def _first_person_is_admin(conn: Connection, user_id: int) -> None:
+    """The first account of an instance administers it (``/diag``); the lock makes two
+    first registrations at once take turns, so only one of them is first."""
+    admin_exists = "SELECT EXISTS (SELECT 1 FROM users WHERE flags & $1 = $1 AND NOT bot)"
+    if await conn.fetchval(admin_exists, STAFF):
+        return
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _ADMIN_LOCK)
+    await conn.execute(
+        """UPDATE users SET flags = flags | $2 WHERE id = $1
+           AND NOT EXISTS (SELECT 1 FROM users WHERE flags & $2 = $2 AND NOT bot)""",
+        user_id,
+        STAFF,
+    )
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,7 @@ async def register(
                 )
         except asyncpg.UniqueViolationError:
             raise username_taken() from None
+        await _first_person_is_admin(conn, user_id)
         return await _open_session(ctx, conn, user_id, client_info)
 
     return await ctx.db.write(body)

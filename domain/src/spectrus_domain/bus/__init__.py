@@ -149,6 +149,10 @@ class BackgroundPublisher:
                     self.dropped,
                 )
 
+    def backlog(self) -> int:
+        """Batches waiting to be published."""
+        return self._queue.qsize()
+
     async def _run(self) -> None:
         while True:
             batch = await self._queue.get()
