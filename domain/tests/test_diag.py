@@ -4,6 +4,7 @@ buffer, which keeps what the logs would show: redacted."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -30,6 +31,11 @@ async def test_the_first_person_is_the_instance_admin_and_nobody_after(ctx: Cont
     assert refused.value.spec.code == 50013
     # A bot is never an admin, whatever its flags say.
     assert not await diag.is_admin(ctx, Actor(first.user_id, bot=True))
+    # SPECTRUS_ADMINS names more admins, in any case.
+    named = dataclasses.replace(
+        ctx, settings=dataclasses.replace(ctx.settings, admins=" x, SECOND")
+    )
+    assert await diag.is_admin(named, Actor(second.user_id))
 
 
 async def test_the_board_in_redis_forgets_processes_that_stopped_posting(

@@ -69,6 +69,13 @@ class Settings:
         default="open",
         metadata=_about("whether anyone may register an account", "open", "closed"),
     )
+    admins: str = field(
+        default="",
+        metadata=_about(
+            "usernames (comma-separated) of people who administer the instance (read "
+            "/diag), besides its first account"
+        ),
+    )
     max_accounts: int = field(
         default=0,
         metadata=_about(

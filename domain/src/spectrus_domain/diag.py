@@ -9,8 +9,9 @@ an instance (media nodes have no Redis; the gateways report them, from their ``S
 calls), or, in a single process (``spectrus up``), the reporters themselves. The api
 reads the board, drops reports from processes that stopped posting, and adds totals.
 
-Only instance admins may read it (``STAFF`` in the user's flags; the first account
-registered on an instance is its admin): it names hosts, pids and recent errors.
+Only instance admins may read it (``STAFF`` in the user's flags, which the first account
+registered on an instance gets, or a username in ``SPECTRUS_ADMINS``): it names hosts,
+pids and recent errors.
 """
 
 from __future__ import annotations
@@ -181,8 +182,17 @@ async def post_forever(reporter: Reporter, board: Board, interval: float = POST_
 
 
 async def is_admin(ctx: Context, actor: Actor) -> bool:
-    flags = await ctx.db.fetchval("SELECT flags FROM users WHERE id = $1", actor.user_id)
-    return not actor.bot and flags is not None and bool(flags & STAFF)
+    """The instance's first account (``STAFF``) and the people ``SPECTRUS_ADMINS`` names."""
+    if actor.bot:
+        return False
+    row = await ctx.db.fetchrow(
+        "SELECT flags, lower(username) AS name FROM users WHERE id = $1 AND NOT bot",
+        actor.user_id,
+    )
+    if row is None:
+        return False
+    named = {n.strip().lower() for n in ctx.settings.admins.split(",") if n.strip()}
+    return bool(row["flags"] & STAFF) or row["name"] in named
 
 
 async def read(ctx: Context, actor: Actor, board: Board) -> dict[str, Any]:
