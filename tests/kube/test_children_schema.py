@@ -41,6 +41,8 @@ SPEC: dict[str, Any] = {
     },
     "limits": {"members": 1000, "uploadBytes": 1 << 20, "retentionDays": 90},
     "features": {"registration": False, "linkPreviews": False},
+    "admins": ["ops"],
+    "tracing": {"otlpEndpoint": "http://collector.observability:4318", "sampleRatio": 0.5},
 }
 
 

@@ -409,6 +409,8 @@ def test_killed_operator_converges_without_duplicates(
         ({"media": {"replicas": 0}}, "features.voice needs media.replicas >= 1"),
         ({"limits": {"uploadBytes": 10}}, "spec.limits.uploadBytes"),
         ({"media": {"udp": {"mode": "Tunnel"}}}, "spec.media.udp.mode"),
+        ({"tracing": {"otlpEndpoint": "collector:4318"}}, "spec.tracing.otlpEndpoint"),
+        ({"admins": ["a,b"]}, "spec.admins[0]"),
         ({"surprise": True}, 'unknown field "spec.surprise"'),
     ],
 )

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from spectrus_domain import tracing
 from spectrus_domain.config import load_settings
 from spectrus_operator import manifests as m
 from spectrus_operator.spec import parse
@@ -284,6 +285,24 @@ def test_features() -> None:
     assert settings.link_previews is False
     _, spec = community(features={"voice": False})
     assert spec.voice is False  # the reconcile then wants no media pods (see test_media_plan)
+
+
+def test_admins_and_tracing() -> None:
+    owner, spec = community()
+    data = m.config_map(owner, spec)["data"]
+    assert not any(k.startswith("OTEL_") for k in data)  # traces are off by default
+    assert load_settings(environ=data).admins == ""
+    owner, spec = community(
+        admins=["ops", "Alice"],
+        tracing={"otlpEndpoint": "http://collector.obs:4318", "sampleRatio": 0.25},
+    )
+    data = m.config_map(owner, spec)["data"]
+    assert load_settings(environ=data).admins == "ops,Alice"
+    assert tracing.wanted(data) == ["otlp"]
+    assert (data["OTEL_TRACES_SAMPLER"], data["OTEL_TRACES_SAMPLER_ARG"]) == (
+        "parentbased_traceidratio",
+        "0.25",
+    )
 
 
 @pytest.mark.parametrize("mode", ["HostPort", "HostNetwork"])

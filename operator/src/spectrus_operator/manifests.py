@@ -113,10 +113,21 @@ def settings_env(spec: CommunitySpec) -> dict[str, str]:
             "s3_endpoint": spec.s3.endpoint,
             "s3_region": spec.s3.region,
         }
-    return {
+    if spec.admins:
+        values["admins"] = ",".join(spec.admins)
+    env = {
         env_name(key): str(value).lower() if isinstance(value, bool) else str(value)
         for key, value in values.items()
     }
+    if spec.otlp_endpoint:
+        # The standard OpenTelemetry variables, read by the SDK itself.
+        env |= {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": spec.otlp_endpoint,
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": repr(spec.trace_sample_ratio),
+            "OTEL_RESOURCE_ATTRIBUTES": f"spectrus.community={spec.hostname}",
+        }
+    return env
 
 
 def config_map(owner: Manifest, spec: CommunitySpec) -> Manifest:

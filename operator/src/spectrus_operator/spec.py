@@ -89,6 +89,9 @@ class CommunitySpec:
     registration: bool = True
     link_previews: bool = True
     voice: bool = True
+    admins: tuple[str, ...] = ()
+    otlp_endpoint: str = ""
+    trace_sample_ratio: float = 1.0
 
     @property
     def release(self) -> str:
@@ -137,6 +140,7 @@ def parse(raw: dict[str, Any]) -> CommunitySpec:
     storage = (raw.get("storage") or {}).get("s3")
     limits = raw.get("limits") or {}
     features = raw.get("features") or {}
+    tracing = raw.get("tracing") or {}
     ingress = raw.get("ingress") or {}
     return CommunitySpec(
         hostname=str(raw["hostname"]),
@@ -182,4 +186,7 @@ def parse(raw: dict[str, Any]) -> CommunitySpec:
         registration=bool(features.get("registration", True)),
         link_previews=bool(features.get("linkPreviews", True)),
         voice=bool(features.get("voice", True)),
+        admins=tuple(str(a) for a in raw.get("admins") or ()),
+        otlp_endpoint=str(tracing.get("otlpEndpoint", "")),
+        trace_sample_ratio=float(tracing.get("sampleRatio", 1.0)),
     )
