@@ -8,6 +8,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +25,7 @@ from spectrus_api.metrics import HttpMetrics, route_templates
 from spectrus_api.ratelimit import RateLimiter, too_many_requests
 from spectrus_api.uploads import form_limit
 from spectrus_api.validation import form_errors
+from spectrus_api.webclient import METRIC_ROUTE, WebClient, default_directory, websocket_origin
 from spectrus_domain import diag
 from spectrus_domain.actions import maintenance
 from spectrus_domain.bus import BackgroundPublisher
@@ -117,6 +119,7 @@ def create_app(
     limiter: RateLimiter | None = None,
     previewer: LinkPreviewer | None = None,
     store: FileStore | None = None,
+    web_dir: Path | None = None,
     diag_board: diag.Board | None = None,
 ) -> FastAPI:
     """The API; its lifespan runs the background work (housekeeping, removing files,
@@ -209,11 +212,20 @@ def create_app(
         max_bytes=JSON_BODY_MAX_BYTES,
         upload_bytes=form_limit(ctx.settings.upload_limit),
     )
+    # The web client (web/dist): GET/HEAD of its files and routes only; see webclient.py.
+    gateway_origin = websocket_origin(ctx.settings.websocket_url)
+    app.add_middleware(
+        WebClient,
+        directory=web_dir or Path(ctx.settings.web_dir or default_directory()),
+        connect=(gateway_origin,) if gateway_origin else (),
+    )
     included = [("/api/v10", router) for router in routes.ROUTERS]
     included += [("", routes.health.router), ("", routes.files.router)]
     included.append(("", routes.diag.page_router))
+    templates = route_templates(app, included)
+    templates[id(WebClient)] = METRIC_ROUTE
     # Outermost of ours: it also counts what BodyLimit refuses.
-    app.add_middleware(HttpMetrics, templates=route_templates(app, included))
+    app.add_middleware(HttpMetrics, templates=templates)
     _hoist_schema_components(app)
     return app
 

@@ -29,6 +29,12 @@ class Settings:
     data_dir: Path = field(
         default=Path("data"), metadata=_about("where the embedded database and files live")
     )
+    web_dir: str = field(
+        default="",
+        metadata=_about(
+            "the built web client the API serves at / (default: web/dist of this checkout)"
+        ),
+    )
     database_url: str = field(
         default="",
         metadata=_about("PostgreSQL URL; when empty, an embedded server runs under the data dir"),
