@@ -128,6 +128,33 @@ async def test_joining_and_being_kicked(stack) -> None:
     await client.close()
 
 
+async def test_a_join_while_others_of_the_guild_are_connected_here_is_complete(stack) -> None:
+    """The guild is already followed on this process (its owner is connected), and the
+    joiner's GUILD_CREATE must not be cut from a view that predates the join: it carries
+    the channels the joiner sees, the owner's presence and the voice states."""
+    owner, joiner = await stack.register("owner"), await stack.register("joiner")
+    guild, channel = await _guild(stack, owner)
+    watcher = await stack.client(owner)
+    client = await stack.client(joiner)
+    invite = await stack.call(owner, "POST", f"/channels/{channel}/invites", json={})
+    for _ in range(5):  # more joins, so the guild stream is busy around this one's
+        await stack.call(await stack.register(f"extra{_}"), "POST", f"/invites/{invite['code']}")
+    await stack.call(joiner, "POST", f"/invites/{invite['code']}")
+    created = await client.next_dispatch("GUILD_CREATE")
+    assert created.data["id"] == guild["id"]
+    assert channel in {c["id"] for c in created.data["channels"]}
+    assert "joiner" in {m["user"]["username"] for m in created.data["members"]}
+    online = {
+        m["user"]["id"]
+        for m in created.data["members"]
+        if m["user"]["username"] in ("owner", "joiner")
+    }
+    assert {p["user"]["id"] for p in created.data["presences"]} == online  # not the extras
+    assert created.data["voice_states"] == []
+    await watcher.close()
+    await client.close()
+
+
 def client_user(guild_create) -> str:
     return next(
         m["user"]["id"] for m in guild_create.data["members"] if m["user"]["username"] == "joiner"

@@ -178,6 +178,9 @@ class Hub:
         self.after_batch: Callable[[], Awaitable[None]] | None = None
         # Told of each guild event once applied, in stream order (voice follows members).
         self.on_applied: Callable[[BusEvent], None] | None = None
+        # Adds what lives outside the outbox (presences, voice states) to the GUILD_CREATE
+        # of a guild a session joins.
+        self.decorate_guild: Callable[[Member, dict[str, Any]], Awaitable[None]] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -412,9 +415,17 @@ class Hub:
         ``announce`` (a guild join) its GUILD_CREATE goes first."""
         stream = await self._ensure(stream_id)
         if announce:
+            # Followed already, the stream may be behind the join (its doorbells are
+            # still on the way): the view the GUILD_CREATE is cut from must include the
+            # joiner, so it catches up with the database first.
+            current = (await snapshots.heads(self.ctx.db, [stream_id])).seqs[stream_id]
+            if stream.head < current:
+                await self._backfill({stream_id: (stream.head, current)}, out)
             payload = await self._guild_create(session, stream)
             if payload is None:
                 return
+            if self.decorate_guild is not None:
+                await self.decorate_guild(session, payload)
             out.add(session, Delivery(entry_guild(stream_id), "GUILD_CREATE", payload))
         start = max(session.cursors.get(stream_id, 0), after)
         session.cursors[stream_id] = start

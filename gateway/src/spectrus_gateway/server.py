@@ -93,6 +93,9 @@ class Gateway:
         self.media = media
         self.hub = Hub(ctx, bus, sessions, head_check_interval=head_check_interval)
         self.hub.on_applied = self._voice_follows
+        self.hub.decorate_guild = lambda session, guild: self.decorate_guild(
+            guild, bot=session.bot, intents=session.intents
+        )
         self.live: set[Session] = set()
         self.offline_grace = offline_grace
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -176,6 +179,20 @@ class Gateway:
             "hub": self.hub.backlog(),
             "connection_frames_max": max((s.frames.qsize() for s in self.live), default=0),
         }
+
+    async def decorate_guild(self, guild: dict[str, Any], *, bot: bool, intents: int) -> None:
+        """Add a GUILD_CREATE's voice states, and its presences (which live outside
+        PostgreSQL) when the session may see them."""
+        guild_id = int(guild["id"])
+        guild["voice_states"] = await voice_actions.states(self.ctx.db.pool, guild_id)
+        if not bot or intents & Intent.GUILD_PRESENCES:
+            ids = [int(m["user"]["id"]) for m in guild["members"]]
+            online = await self.presence.get(ids)
+            guild["presences"] = [
+                presence_payload(u, guild_id, p)
+                for u, p in online.items()
+                if p.public() != "offline"
+            ]
 
     # --- presence and voice ------------------------------------------------------------
 
@@ -537,18 +554,8 @@ class Session:
         await self._set_presence(presence)
 
     async def _decorate(self, guilds: list[dict[str, Any]]) -> None:
-        """Voice states, and presences (which live outside PostgreSQL)."""
         for guild in guilds:
-            guild_id = int(guild["id"])
-            guild["voice_states"] = await voice_actions.states(self.ctx.db.pool, guild_id)
-            if not self.bot or self.intents & Intent.GUILD_PRESENCES:
-                ids = [int(m["user"]["id"]) for m in guild["members"]]
-                online = await self.gateway.presence.get(ids)
-                guild["presences"] = [
-                    presence_payload(u, guild_id, p)
-                    for u, p in online.items()
-                    if p.public() != "offline"
-                ]
+            await self.gateway.decorate_guild(guild, bot=self.bot, intents=self.intents)
 
     # --- RESUME ---------------------------------------------------------------------------
 
