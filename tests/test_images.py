@@ -435,6 +435,12 @@ _BUILD_PACKAGES = re.compile(
 _BUILD_IMAGES = re.compile(r"(^|/)(rust|golang|gcc|buildpack-deps)(:|$)|astral-sh/uv")
 
 
+def _static_files(ins: Instruction) -> bool:
+    """A copy of built static files (a web client's ``dist``), which run on no base image."""
+    sources = shlex.split(ins.args)[:-1]
+    return bool(sources) and all(s.rstrip("/").endswith("/dist") for s in sources)
+
+
 def check_runtime_has_no_build_tools(df: Dockerfile) -> list[str]:
     final = df.final
     problems = []
@@ -454,7 +460,11 @@ def check_runtime_has_no_build_tools(df: Dockerfile) -> list[str]:
             continue
         if _BUILD_IMAGES.search(source.image):
             problems.append(df.at(ins.line, f"copies from {source.image} into the runtime stage"))
-        elif source.image != final.image and df.stage(source.image) is None:
+        elif (
+            source.image != final.image
+            and df.stage(source.image) is None
+            and not _static_files(ins)
+        ):
             # A virtual environment's interpreter is a symlink into its base image.
             problems.append(
                 df.at(ins.line, f"copies from a stage on {source.image}, not {final.image}")
@@ -686,6 +696,7 @@ def test_more_rules_fail(tmp_path: Path) -> None:
     tools = load(
         "FROM rust:1.95-slim-bookworm AS native\nFROM alpine:3 AS other\n"
         "FROM python:3.11-slim AS runtime\nCOPY --from=native /w /w\nCOPY --from=other /v /v\n"
+        "COPY --from=other /web/dist /srv/web\n"  # static files may come from any base
         'USER 1\nENTRYPOINT ["x"]\n',
         "y",
     )
