@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -239,6 +240,42 @@ def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     yield make
     for process in made:
         process.stop()
+
+
+@dataclasses.dataclass
+class Instance:
+    """One media node, one api and some gateway processes over the same database and Redis."""
+
+    api: ServiceProcess
+    gateways: list[ServiceProcess]
+    media: ServiceProcess
+
+    @property
+    def gateway(self) -> ServiceProcess:
+        return self.gateways[0]
+
+
+@pytest.fixture
+def instance(dsn: str, redis_shards: Any, services: Any) -> Callable[..., Instance]:
+    """``instance(gateways=N, env={...})`` starts ``spectrus media``, then ``api`` and N
+    ``gateway`` processes placing voice on that node, over standalone Redis shards: an
+    instance as Kubernetes runs it. ``env`` is added to every process's environment."""
+
+    def start(*, gateways: int = 1, env: dict[str, str] | None = None) -> Instance:
+        redis = [s.url for s in redis_shards]
+        media = services("media", dsn, redis, cluster=False, node_id=gateways + 2, env=env)
+        media.start()
+        api = services("api", dsn, redis, cluster=False, node_id=1, env=env)
+        nodes = ("--media-nodes", media.control)
+        started = [
+            services("gateway", dsn, redis, cluster=False, node_id=2 + i, extra=nodes, env=env)
+            for i in range(gateways)
+        ]
+        for process in (api, *started):
+            process.start()
+        return Instance(api, started, media)
+
+    return start
 
 
 @pytest.fixture

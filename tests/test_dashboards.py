@@ -578,18 +578,9 @@ def test_links_between_dashboards() -> None:
 
 
 @pytest.mark.slow
-async def test_dashboards_name_only_metrics_the_processes_export(
-    dsn: str, redis_shards: Any, services: Any
-) -> None:
-    redis = [s.url for s in redis_shards]
-    media = services("media", dsn, redis, cluster=False, node_id=3)
-    media.start()
-    api = services("api", dsn, redis, cluster=False, node_id=1)
-    gateway = services(
-        "gateway", dsn, redis, cluster=False, node_id=2, extra=("--media-nodes", media.control)
-    )
-    api.start()
-    gateway.start()
+async def test_dashboards_name_only_metrics_the_processes_export(instance: Any) -> None:
+    started = instance()
+    api, gateway, media = started.api, started.gateway, started.media
 
     # Some work, so that labelled series (requests by route and status) have samples.
     async with httpx.AsyncClient(base_url=f"{api.base}/api/v10", timeout=30) as http:

@@ -38,26 +38,9 @@ async def _account(http: httpx.AsyncClient, name: str) -> dict[str, str]:
     return {"Authorization": (await http.post("/auth/register", json=body)).json()["token"]}
 
 
-async def test_admins_see_every_process_live_and_others_are_refused(
-    dsn: str, redis_shards: Any, services: Any
-) -> None:
-    redis = [s.url for s in redis_shards]
-    media = services("media", dsn, redis, cluster=False, node_id=4)
-    media.start()
-    api = services("api", dsn, redis, cluster=False, node_id=1)
-    gateways = [
-        services(
-            "gateway",
-            dsn,
-            redis,
-            cluster=False,
-            node_id=2 + i,
-            extra=("--media-nodes", media.control),
-        )
-        for i in range(2)
-    ]
-    for process in (api, *gateways):
-        process.start()
+async def test_admins_see_every_process_live_and_others_are_refused(instance: Any) -> None:
+    started = instance(gateways=2)
+    api, gateways, media = started.api, started.gateways, started.media
 
     async with httpx.AsyncClient(base_url=f"{api.base}/api/v10", timeout=30) as http:
         admin = await _account(http, "operator")

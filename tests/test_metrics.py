@@ -69,17 +69,10 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 async def test_api_gateway_and_media_processes_serve_their_metrics(
-    dsn: str, redis_shards: Any, services: Any, voice_login: Any
+    instance: Any, voice_login: Any
 ) -> None:
-    redis = [s.url for s in redis_shards]
-    media = services("media", dsn, redis, cluster=False, node_id=3)
-    media.start()
-    api = services("api", dsn, redis, cluster=False, node_id=1)
-    gateway = services(
-        "gateway", dsn, redis, cluster=False, node_id=2, extra=("--media-nodes", media.control)
-    )
-    api.start()
-    gateway.start()
+    started = instance()
+    api, gateway, media = started.api, started.gateway, started.media
 
     async with httpx.AsyncClient(base_url=f"{api.base}/api/v10", timeout=30) as http:
         token, auth, guild, channel = await _setup(http)

@@ -126,30 +126,14 @@ async def otlp() -> AsyncIterator[OtlpReceiver]:
 
 
 async def test_a_message_is_one_trace_from_request_to_every_gateway_dispatch(
-    dsn: str, redis_shards: Any, services: Any, otlp: OtlpReceiver
+    instance: Any, otlp: OtlpReceiver
 ) -> None:
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "50",  # ms: export at once rather than every 5 s
     }
-    redis = [s.url for s in redis_shards]
-    media = services("media", dsn, redis, cluster=False, node_id=4, env=env)
-    media.start()
-    api = services("api", dsn, redis, cluster=False, node_id=1, env=env)
-    gateways = [
-        services(
-            "gateway",
-            dsn,
-            redis,
-            cluster=False,
-            node_id=2 + i,
-            extra=("--media-nodes", media.control),
-            env=env,
-        )
-        for i in range(2)
-    ]
-    for process in (api, *gateways):
-        process.start()
+    started = instance(gateways=2, env=env)
+    api, gateways = started.api, started.gateways
 
     async with httpx.AsyncClient(base_url=f"{api.base}/api/v10", timeout=30) as http:
         register = {"username": "traced", "password": "correct horse battery"}

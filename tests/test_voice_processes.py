@@ -15,18 +15,9 @@ from spectrus_gateway.client import GatewayClient
 pytestmark = pytest.mark.slow
 
 
-async def test_a_gateway_places_voice_on_a_media_process(
-    dsn: str, redis_shards: Any, services: Any, voice_login: Any
-) -> None:
-    redis = [s.url for s in redis_shards]
-    media = services("media", dsn, redis, cluster=False, node_id=3)
-    media.start()
-    api = services("api", dsn, redis, cluster=False, node_id=1)
-    gateway = services(
-        "gateway", dsn, redis, cluster=False, node_id=2, extra=("--media-nodes", media.control)
-    )
-    api.start()
-    gateway.start()
+async def test_a_gateway_places_voice_on_a_media_process(instance: Any, voice_login: Any) -> None:
+    started = instance()
+    api, gateway, media = started.api, started.gateway, started.media
 
     async with httpx.AsyncClient(base_url=f"{api.base}/api/v10", timeout=30) as http:
         register = {"username": "speaker", "password": "correct horse battery"}

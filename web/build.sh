@@ -2,8 +2,9 @@
 # Build the web client into web/dist when it is missing or older than its sources, after
 # `npm ci` when node_modules is missing or older than package-lock.json.
 #   web/build.sh            build (fails without Node.js and npm)
-#   web/build.sh --optional the same, but only a note when npm is missing (./spectrus up
-#                           then serves a page saying how to build it)
+#   web/build.sh --optional the same, but only a note when npm is missing or the build
+#                           fails (./spectrus up then serves the last build, or a page
+#                           saying how to build it)
 set -euo pipefail
 cd "$(dirname "$0")"
 if ! command -v npm >/dev/null 2>&1; then
@@ -25,5 +26,12 @@ if [ -f dist/index.html ]; then
 fi
 if [ -n "$stale" ]; then
     echo "building the web client (npm run build)..." >&2
-    npm run --silent build >&2
+    if ! npm run --silent build >&2; then
+        # ./spectrus up still starts: the API and gateway do not need the client.
+        if [ "${1:-}" = "--optional" ]; then
+            echo "the web client did not build (above); / serves the last build, if any" >&2
+            exit 0
+        fi
+        exit 1
+    fi
 fi
