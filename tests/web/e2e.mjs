@@ -8,9 +8,16 @@
 // image by drag and drop and see its preview, write while offline (the message arrives
 // exactly once after reconnecting; also when the server's answer to a send is lost),
 // mention by autocomplete (badge, then read), message directly, page back through
-// history, and move between channels by keyboard. Saves screenshots of the main views to DIR and
-// prints one JSON line of figures on success. Run by tests/web/test_web_e2e.py.
+// history, and move between channels by keyboard. Then the rest of a conversation:
+// a custom emoji uploaded in the server settings and sent from the composer's emoji
+// picker, reactions from the full picker, replies (and jumping to a reply's original
+// far back in the history), pins, search, a link preview (title and site, no
+// third-party image), and presence (status dots and the online / offline groups).
+// Saves screenshots of the main views to DIR and prints one JSON line of figures on
+// success. Run by tests/web/test_web_e2e.py, which starts the server with loopback
+// allowed for link previews (the page previewed is served by this script).
 
+import { createServer } from "node:http";
 import { deflateSync } from "node:zlib";
 import { T, check, launch, options, rest, screenshotFailures, shot as shotIn, watch as watchIn } from "./common.mjs";
 
@@ -81,8 +88,29 @@ async function send(page, text) {
   await box.press("Enter");
 }
 
+/** A page with Open Graph tags for the link preview, and an image (another origin than
+ * the client's: the preview must not show it). */
+function startPreviewSite() {
+  const server = createServer((request, response) => {
+    if (request.url === "/image.png") {
+      response.writeHead(200, { "Content-Type": "image/png" });
+      response.end(makePng(40, 40));
+      return;
+    }
+    response.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+    response.end(`<!doctype html><html><head><title>fallback</title>
+      <meta property="og:title" content="The Spectrus field guide">
+      <meta property="og:description" content="Everything about running voice rooms at home.">
+      <meta property="og:site_name" content="Preview Site">
+      <meta property="og:image" content="http://127.0.0.1:${server.address().port}/image.png">
+      </head><body>hello</body></html>`);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
 async function main() {
   const browser = await launch(CHROMIUM);
+  const site = await startPreviewSite();
   const suffix = Date.now().toString(36).slice(-5);
   const alice = { name: `alice_${suffix}`, password: "correct horse battery" };
   const bob = { name: `bob_${suffix}`, password: "another long passphrase" };
@@ -340,6 +368,136 @@ async function main() {
     await a.keyboard.press("Alt+ArrowDown");
     await a.locator(".chat-header .channel-name", { hasText: "history" }).waitFor();
 
+    // --- a custom emoji, uploaded in the server settings -----------------------------------
+    await a.locator(`.channels a[data-channel="${generalId}"]`).click();
+    await a.locator(".chat-header .channel-name", { hasText: "general" }).waitFor();
+    await a.getByRole("button", { name: "Server settings" }).click();
+    const settings = a.getByRole("dialog", { name: "Server settings" });
+    await settings.locator('[data-section="emoji"]').click();
+    await settings.getByLabel("Emoji image").setInputFiles({ name: "party.png", mimeType: "image/png", buffer: makePng(64, 64) });
+    check((await settings.getByLabel("Emoji name").inputValue()) === "party", "the name comes from the file");
+    await settings.getByRole("button", { name: "Upload emoji" }).click();
+    await settings.locator('tr[data-emoji="party"] img.emoji').waitFor();
+    await a.getByRole("button", { name: "Close settings" }).click();
+    await settings.waitFor({ state: "detached" });
+
+    // --- the composer's emoji picker: the custom one and a standard one ------------------
+    await a.getByRole("button", { name: "Emoji", exact: true }).click();
+    const picker = a.getByRole("dialog", { name: "Emoji" });
+    await picker.locator("section[aria-label='Test Guild'] .emoji-cell img").waitFor();
+    await picker.locator(".emoji-tabs button").first().waitFor(); // the standard set arrived
+    await shot(a, "16-emoji-picker-light");
+    await picker.getByLabel("Find an emoji").fill("party");
+    await picker.getByRole("button", { name: ":party:" }).click();
+    await picker.waitFor({ state: "detached" });
+    const aliceBox = a.locator(".composer textarea");
+    check((await aliceBox.inputValue()) === ":party: ", `the picker inserts :party: (${await aliceBox.inputValue()})`);
+    await aliceBox.press("End");
+    await aliceBox.pressSequentially("time ");
+    await a.getByRole("button", { name: "Emoji", exact: true }).click();
+    await picker.getByLabel("Find an emoji").fill("tada");
+    await picker.getByRole("button", { name: "🎉" }).click();
+    await aliceBox.press("Enter");
+    const partyB = messageWith(b, "time");
+    await partyB.locator('img.emoji[alt=":party:"]').waitFor();
+    check((await partyB.innerText()).includes("🎉"), "the standard emoji went too");
+
+    // --- a reaction from the full picker, with the custom emoji ------------------------------
+    await partyB.hover();
+    await partyB.getByRole("button", { name: "Add reaction" }).click();
+    await b.getByRole("menuitem", { name: "More emoji" }).click();
+    const reactPicker = b.getByRole("dialog", { name: "React with an emoji" });
+    await reactPicker.getByLabel("Find an emoji").fill("par");
+    await reactPicker.getByRole("button", { name: ":party:" }).click();
+    await messageWith(a, "time").locator('.reaction img.emoji[alt=":party:"]').waitFor();
+
+    // --- a reply: the quoted original above it, pinging its author ---------------------------
+    await partyB.hover();
+    await partyB.getByRole("button", { name: "Reply" }).click();
+    await b.locator(".reply-bar", { hasText: alice.name }).waitFor();
+    await send(b, "that is a nice emoji");
+    const reply = a.locator("article.message.reply", { hasText: "that is a nice emoji" });
+    await reply.locator(".reply-preview", { hasText: ":party: time" }).waitFor();
+    check((await reply.getAttribute("class")).includes("mentioned"), "the reply pings Alice");
+    check((await b.locator(".reply-bar").count()) === 0, "the reply bar goes after sending");
+
+    // --- a link preview: title, description and site; no third-party image ------------------
+    const guide = `http://127.0.0.1:${site.address().port}/guide`;
+    await send(a, `read ${guide}`);
+    const embed = messageWith(b, "read http").locator(".embed");
+    await embed.locator(".embed-title", { hasText: "The Spectrus field guide" }).waitFor({ timeout: 20_000 });
+    check((await embed.locator(".embed-description").innerText()).includes("voice rooms"), "the description shows");
+    check((await embed.locator(".embed-provider").innerText()) === "Preview Site", "the site shows");
+    check((await embed.locator("img").count()) === 0, "no image from another origin");
+
+    // --- pins: pinned by Alice, seen in Bob's pinned list, unpinned -----------------------
+    const edited = messageWith(a, "now edited");
+    await edited.hover();
+    await edited.getByRole("button", { name: "Pin message" }).click();
+    await messageWith(b, "now edited").locator(".pinned-mark").waitFor();
+    await b.getByRole("button", { name: "Pinned messages" }).click();
+    const pins = b.getByRole("complementary", { name: "Pinned messages" });
+    await pins.locator(".result", { hasText: "now edited" }).waitFor();
+    await shot(b, "17-pins-dark");
+    await edited.hover();
+    await edited.getByRole("button", { name: "Unpin message" }).click();
+    await pins.getByText("Nothing is pinned in this channel yet.").waitFor();
+    await b.getByRole("button", { name: "Close pinned messages" }).click();
+
+    // --- search: results in a panel, a click jumps to the message -----------------------------
+    await a.getByLabel("Search this server").fill("edited");
+    await a.getByLabel("Search this server").press("Enter");
+    const results = a.getByRole("complementary", { name: "Search results" });
+    await results.getByRole("heading", { name: "1 result" }).waitFor();
+    await results.locator(".result", { hasText: "now edited" }).waitFor();
+    await a.mouse.move(5, 5);
+    await shot(a, "18-search-light");
+    await a.emulateMedia({ colorScheme: "dark" });
+    await shot(a, "19-search-dark");
+    await a.emulateMedia({ colorScheme: "light" });
+    await a.locator(`.channels a[data-channel="${history.id}"]`).click();
+    await results.locator(".result", { hasText: "now edited" }).getByRole("button").click();
+    await a.locator(".chat-header .channel-name", { hasText: "general" }).waitFor();
+    await a.locator("article.message.highlight", { hasText: "now edited" }).waitFor();
+    await a.getByRole("button", { name: "Close search" }).click();
+
+    // --- jumping to a reply's original far back: older pages load until it is there --------
+    const newest = await rest(a, "GET", `/channels/${history.id}/messages?limit=100`);
+    const older = await rest(a, "GET", `/channels/${history.id}/messages?limit=100&before=${newest[newest.length - 1].id}`);
+    const old = [...newest, ...older].find((m) => m.content === "history message 30");
+    check(old, "history message 30 exists");
+    await rest(b, "POST", `/channels/${history.id}/messages`, {
+      content: "answering an old one",
+      message_reference: { message_id: old.id },
+    });
+    await a.reload();
+    await a.locator(`.channels a[data-channel="${history.id}"]`).click();
+    const late = a.locator("article.message.reply", { hasText: "answering an old one" });
+    await late.waitFor();
+    check((await a.locator(`article[data-id="${old.id}"]`).count()) === 0, "the original is not loaded yet");
+    await late.locator(".reply-preview").click();
+    const original = a.locator(`article.message.highlight[data-id="${old.id}"]`);
+    await original.waitFor();
+    check(await original.evaluate((el) => {
+      const box = el.getBoundingClientRect();
+      const list = el.closest(".messages").getBoundingClientRect();
+      return box.top >= list.top && box.bottom <= list.bottom;
+    }), "the original is scrolled into view");
+
+    // --- presence: Bob's status as Alice sees it --------------------------------------------
+    await b.getByRole("button", { name: /^Status: / }).click();
+    await b.getByRole("menuitemradio", { name: "Do not disturb" }).click();
+    const bobInList = a.locator(`.members li:has(button[data-user="${bobId}"])`);
+    await a.locator(`.members section[data-group="online"] button[data-user="${bobId}"] .presence[data-presence="dnd"]`).waitFor();
+    await b.getByRole("button", { name: /^Status: / }).click();
+    await b.getByRole("menuitemradio", { name: "Invisible" }).click();
+    await a.locator(`.members section[data-group="offline"] button[data-user="${bobId}"]`).waitFor();
+    check((await bobInList.getAttribute("data-presence")) === "offline", "invisible shows as offline");
+    await shot(a, "20-presence-light");
+    await b.getByRole("button", { name: /^Status: / }).click();
+    await b.getByRole("menuitemradio", { name: "Online" }).click();
+    await a.locator(`.members section[data-group="online"] button[data-user="${bobId}"] .presence[data-presence="online"]`).waitFor();
+
     // --- figures: guild switch, login to first channel --------------------------------------
     const second = await rest(a, "POST", "/guilds", { name: "Second Guild" });
     await a.locator(`.rail a[data-guild="${second.id}"]`).waitFor();
@@ -392,6 +550,7 @@ async function main() {
     process.exitCode = 1;
   } finally {
     await browser.close();
+    site.close();
   }
 }
 

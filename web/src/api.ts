@@ -60,6 +60,8 @@ export interface RequestOptions {
   /** Sent without the token (login, register, invite preview). */
   anonymous?: boolean;
   signal?: AbortSignal;
+  /** Written to the guild's audit log with the action (X-Audit-Log-Reason). */
+  reason?: string;
 }
 
 export class Api {
@@ -85,6 +87,7 @@ export class Api {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = {};
       if (!options.anonymous && this.auth) headers["Authorization"] = this.auth.token;
+      if (options.reason) headers["X-Audit-Log-Reason"] = encodeURIComponent(options.reason);
       let payload: BodyInit | undefined;
       if (body instanceof FormData) payload = body;
       else if (body !== undefined) {
@@ -162,14 +165,14 @@ export class Api {
   post<T>(path: string, body?: unknown, options?: RequestOptions): Promise<T> {
     return this.request<T>("POST", path, body ?? {}, options);
   }
-  patch<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>("PATCH", path, body);
+  patch<T>(path: string, body: unknown, options?: RequestOptions): Promise<T> {
+    return this.request<T>("PATCH", path, body, options);
   }
-  put<T>(path: string, body?: unknown): Promise<T> {
-    return this.request<T>("PUT", path, body);
+  put<T>(path: string, body?: unknown, options?: RequestOptions): Promise<T> {
+    return this.request<T>("PUT", path, body, options);
   }
-  delete<T>(path: string): Promise<T> {
-    return this.request<T>("DELETE", path);
+  delete<T>(path: string, options?: RequestOptions): Promise<T> {
+    return this.request<T>("DELETE", path, undefined, options);
   }
 }
 

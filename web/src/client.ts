@@ -10,7 +10,16 @@ import { api } from "./api";
 import { Gateway } from "./gateway";
 import { flush, restore } from "./outbox";
 import { store } from "./store";
-import { CHANNEL_DM, CHANNEL_TEXT, type Channel, type Guild, type Invite, type Message, type TokenPair } from "./types";
+import {
+  CHANNEL_DM,
+  CHANNEL_TEXT,
+  type Channel,
+  type Guild,
+  type Invite,
+  type Message,
+  type SearchResult,
+  type TokenPair,
+} from "./types";
 
 export const PAGE = 50;
 let gateway: Gateway | null = null;
@@ -24,8 +33,12 @@ type DispatchListener = (event: string, data: unknown) => void;
 const dispatchListeners: DispatchListener[] = [];
 
 /** Modules with state of their own (voice) hear every gateway event after the store. */
-export function addDispatchListener(listener: DispatchListener): void {
+export function addDispatchListener(listener: DispatchListener): () => void {
   dispatchListeners.push(listener);
+  return () => {
+    const i = dispatchListeners.indexOf(listener);
+    if (i >= 0) dispatchListeners.splice(i, 1);
+  };
 }
 
 export async function signIn(
@@ -53,7 +66,7 @@ export async function signOut(): Promise<void> {
 }
 
 export function endSession(): void {
-  for (const listener of dispatchListeners) listener("SPECTRUS_SESSION_END", null);
+  for (const listener of [...dispatchListeners]) listener("SPECTRUS_SESSION_END", null);
   gateway?.stop();
   gateway = null;
   api.setAuth(null);
@@ -83,7 +96,7 @@ async function openGateway(): Promise<void> {
       store.apply(event, data);
       if (event === "READY") restore();
       if (event === "GUILD_CREATE") onGuildCreate(data as Guild);
-      for (const listener of dispatchListeners) listener(event, data);
+      for (const listener of [...dispatchListeners]) listener(event, data);
     },
     status(status) {
       store.status = status;
@@ -106,22 +119,13 @@ async function openGateway(): Promise<void> {
         () => endSession(),
       );
     },
-  });
+  }, store.myStatus);
   gateway.start();
 }
 
 api.onLoggedOut = () => endSession();
 
 function onGuildCreate(g: Guild): void {
-  if (!g.unavailable && (g.channels ?? []).length === 0) {
-    // A guild shows at least the channels everyone may see; an empty list is the gateway
-    // rendering a join before it applied the membership (see the report in the notes).
-    // The REST list is filtered by the same permissions, so it is a safe second source.
-    api.get<Channel[]>(`/guilds/${g.id}/channels`).then(
-      (channels) => channels.forEach((c) => store.apply("CHANNEL_CREATE", { ...c, guild_id: g.id })),
-      () => {},
-    );
-  }
   if (store.openOnCreate === g.id) {
     store.openOnCreate = null;
     navigateTo(`/channels/${g.id}/${defaultChannel(g.id) ?? ""}`);
@@ -198,13 +202,13 @@ export function loadLatest(channelId: string, force = false): Promise<void> {
 
 /** The page before the oldest message held (scrolling up). */
 export function loadOlder(channelId: string): Promise<void> {
+  const key = `older:${channelId}`;
+  const running = inflight.get(key);
+  if (running) return running;
   const page = store.messages.get(channelId);
   if (!page || !page.hasMore || page.loading) return Promise.resolve();
   const oldest = page.list[0]?.id;
   if (!oldest) return loadLatest(channelId, true);
-  const key = `older:${channelId}`;
-  const running = inflight.get(key);
-  if (running) return running;
   store.setPage(channelId, { ...page, loading: true });
   store.changed();
   const job = (async () => {
@@ -365,4 +369,62 @@ export function localUrl(url: string): string {
   } catch {
     return url;
   }
+}
+
+// --- presence, pins, search, jumping to a message --------------------------------------------
+
+/** One's own status: told to the gateway now and kept for the next sessions. */
+export function setStatus(status: string): void {
+  store.myStatus = status;
+  try {
+    localStorage.setItem("spectrus.status", status);
+  } catch {
+    // Kept for this page only.
+  }
+  gateway?.presence(status);
+  store.changed();
+}
+
+export async function setPinned(m: Message, pinned: boolean): Promise<void> {
+  const path = `/channels/${m.channel_id}/pins/${m.id}`;
+  if (pinned) await api.put(path);
+  else await api.delete(path);
+  store.updateMessage(m.channel_id, m.id, (old) => ({ ...old, pinned }));
+  store.changed();
+}
+
+export function getPins(channelId: string): Promise<Message[]> {
+  return api.get<Message[]>(`/channels/${channelId}/pins`);
+}
+
+export function searchGuild(guildId: string, content: string, offset = 0): Promise<SearchResult> {
+  const query = new URLSearchParams({ content, offset: String(offset), limit: "25" });
+  return api.get<SearchResult>(`/guilds/${guildId}/messages/search?${query}`);
+}
+
+const MAX_JUMP_PAGES = 20;
+
+/** Open a message's channel and bring the message into view, loading history back to it
+ * when it is older than what is held (at most MAX_JUMP_PAGES pages: further back, a
+ * toast says so instead of fetching a thousand messages). */
+export async function jumpTo(channelId: string, messageId: string): Promise<void> {
+  const channel = store.channel(channelId);
+  if (!channel) {
+    store.toast("That channel is not available to you.");
+    return;
+  }
+  const path = channel.guild_id ? `/channels/${channel.guild_id}/${channelId}` : `/channels/@me/${channelId}`;
+  navigateTo(path);
+  await loadLatest(channelId);
+  for (let i = 0; ; i++) {
+    const page = store.messages.get(channelId);
+    if (page?.list.some((m) => m.id === messageId)) break;
+    if (!page || !page.hasMore || i >= MAX_JUMP_PAGES) {
+      store.toast(page?.hasMore ? "That message is too far back to jump to." : "That message was deleted.");
+      return;
+    }
+    await loadOlder(channelId);
+  }
+  store.highlight = { channelId, id: messageId, at: Date.now() };
+  store.changed();
 }

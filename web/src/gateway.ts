@@ -24,6 +24,7 @@ export interface GatewayHandlers {
 const OP_DISPATCH = 0;
 const OP_HEARTBEAT = 1;
 const OP_IDENTIFY = 2;
+const OP_PRESENCE = 3;
 const OP_VOICE_STATE = 4;
 const OP_RESUME = 6;
 const OP_RECONNECT = 7;
@@ -47,12 +48,16 @@ export class Gateway {
   private redial: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   status: GatewayStatus = "connecting";
+  private presenceStatus: string;
 
   constructor(
     private readonly url: string,
     private readonly token: () => string | null,
     private readonly handlers: GatewayHandlers,
-  ) {}
+    initialPresence = "online",
+  ) {
+    this.presenceStatus = initialPresence;
+  }
 
   start(): void {
     this.stopped = false;
@@ -76,6 +81,13 @@ export class Gateway {
       op: OP_VOICE_STATE,
       d: { guild_id: guildId, channel_id: channelId, self_mute: mute, self_deaf: deaf },
     });
+  }
+
+  /** Op 3: one's own status (online, idle, dnd, invisible), sent now and at every
+   * IDENTIFY after this. */
+  presence(status: string): void {
+    this.presenceStatus = status;
+    this.send({ op: OP_PRESENCE, d: { status, since: null, activities: [], afk: status === "idle" } });
   }
 
   get sessionIdentity(): string | null {
@@ -198,7 +210,7 @@ export class Gateway {
         token,
         properties: { os: navigator.platform || "web", browser: "Spectrus Web", device: "" },
         // People's clients send no intents and receive everything they may see.
-        presence: { status: "online", since: null, activities: [], afk: false },
+        presence: { status: this.presenceStatus, since: null, activities: [], afk: this.presenceStatus === "idle" },
       },
     });
   }

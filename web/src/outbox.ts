@@ -25,6 +25,8 @@ interface Saved {
   channelId: string;
   content: string;
   createdAt: number;
+  replyTo?: string;
+  mentionReply?: boolean;
 }
 
 function persist(): void {
@@ -32,7 +34,14 @@ function persist(): void {
   if (!userId) return;
   const saved: Saved[] = store.pending
     .filter((p) => p.files.length === 0 && p.state !== "failed")
-    .map(({ nonce, channelId, content, createdAt }) => ({ nonce, channelId, content, createdAt }));
+    .map(({ nonce, channelId, content, createdAt, replyTo, mentionReply }) => ({
+      nonce,
+      channelId,
+      content,
+      createdAt,
+      replyTo,
+      mentionReply,
+    }));
   try {
     localStorage.setItem(`${KEY}.${userId}`, JSON.stringify(saved));
   } catch {
@@ -70,7 +79,12 @@ function retryLater(): void {
   retryDelay = Math.min(retryDelay * 2, 15_000);
 }
 
-export function enqueue(channelId: string, content: string, files: File[] = []): PendingMessage {
+export function enqueue(
+  channelId: string,
+  content: string,
+  files: File[] = [],
+  reply?: { id: string; mention: boolean },
+): PendingMessage {
   const pending: PendingMessage = {
     nonce: makeNonce(),
     channelId,
@@ -79,6 +93,10 @@ export function enqueue(channelId: string, content: string, files: File[] = []):
     createdAt: Date.now(),
     state: "queued",
   };
+  if (reply) {
+    pending.replyTo = reply.id;
+    pending.mentionReply = reply.mention;
+  }
   store.pending = [...store.pending, pending];
   persist();
   store.changed();
@@ -142,7 +160,12 @@ export async function flush(): Promise<void> {
 }
 
 function post(p: PendingMessage): Promise<Message> {
-  const payload = { content: p.content, nonce: p.nonce, enforce_nonce: true };
+  const payload: Record<string, unknown> = { content: p.content, nonce: p.nonce, enforce_nonce: true };
+  if (p.replyTo) {
+    // A reply to a message deleted meanwhile goes out as a plain message.
+    payload.message_reference = { message_id: p.replyTo, fail_if_not_exists: false };
+    payload.allowed_mentions = { parse: ["users", "roles", "everyone"], replied_user: !!p.mentionReply };
+  }
   const path = `/channels/${p.channelId}/messages`;
   if (p.files.length === 0) return api.post<Message>(path, payload);
   const form = new FormData();

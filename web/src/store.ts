@@ -8,6 +8,7 @@
  * (messages, channel lists) are replaced, never mutated, when they change.
  */
 import { compareIds } from "./ids";
+import { ALL, channelPermissions, guildPermissions } from "./permissions";
 import type { GatewayStatus } from "./gateway";
 import {
   CHANNEL_CATEGORY,
@@ -51,6 +52,9 @@ export interface PendingMessage {
   files: File[];
   createdAt: number;
   state: PendingState;
+  /** The message this one answers, and whether its author is pinged. */
+  replyTo?: string;
+  mentionReply?: boolean;
   error?: string;
 }
 
@@ -76,6 +80,12 @@ export class Store {
   ready = false;
   /** Where a newly created guild should be opened once its GUILD_CREATE arrives. */
   openOnCreate: string | null = null;
+  /** Bumped per channel on CHANNEL_PINS_UPDATE: an open pins list refetches. */
+  pinsVersion = new Map<string, number>();
+  /** A message to bring into view and flash (replies' "jump", search, pins). */
+  highlight: { channelId: string; id: string; at: number } | null = null;
+  /** One's own chosen status (kept across reloads; sent with IDENTIFY). */
+  myStatus: string = loadStatus();
 
   private listeners = new Set<() => void>();
   private scheduled = false;
@@ -160,6 +170,27 @@ export class Store {
       if (role && role.color && (!best || role.position > best.position)) best = role;
     }
     return best ? `#${best.color.toString(16).padStart(6, "0")}` : null;
+  }
+
+  /** My permissions in a guild, or in one of its channels. */
+  permissions(guildId: string | undefined, channelId?: string): bigint {
+    const me = this.me?.id;
+    const g = guildId ? this.guilds.get(guildId) : undefined;
+    if (!g || !me) return channelId && !guildId ? ALL : 0n; // DMs: the server decides
+    const member = g.members.get(me);
+    const base = guildPermissions(g.guild, g.roles, member, me);
+    const channel = channelId ? g.channels.find((c) => c.id === channelId) : undefined;
+    return channel ? channelPermissions(base, channel, g.guild.id, member, me) : base;
+  }
+
+  /** A user's status as the member list shows it (one's own from the connection). */
+  presenceOf(userId: string): string {
+    if (userId === this.me?.id) {
+      if (this.status !== "ready") return "offline";
+      return this.myStatus === "invisible" ? "offline" : this.myStatus;
+    }
+    const s = this.presences.get(userId);
+    return !s || s === "invisible" ? "offline" : s;
   }
 
   isUnread(channel: Channel): boolean {
@@ -292,6 +323,14 @@ export class Store {
 
   on_PRESENCE_UPDATE(d: Presence): void {
     this.presences.set(d.user.id, d.status);
+  }
+
+  on_CHANNEL_PINS_UPDATE(d: { channel_id: string }): void {
+    this.pinsVersion.set(d.channel_id, (this.pinsVersion.get(d.channel_id) ?? 0) + 1);
+  }
+
+  on_GUILD_BAN_ADD(d: { guild_id: string; user: User }): void {
+    this.on_GUILD_MEMBER_REMOVE(d);
   }
 
   on_VOICE_STATE_UPDATE(v: VoiceState): void {
@@ -492,6 +531,15 @@ export function sortChannels(channels: Channel[]): Channel[] {
     out.push(...channels.filter((c) => c.parent_id === category.id).sort(voiceLast));
   }
   return out;
+}
+
+function loadStatus(): string {
+  try {
+    const saved = localStorage.getItem("spectrus.status");
+    return saved && ["online", "idle", "dnd", "invisible"].includes(saved) ? saved : "online";
+  } catch {
+    return "online";
+  }
 }
 
 export const store = new Store();

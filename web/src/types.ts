@@ -11,6 +11,8 @@ export interface User {
   global_name: string | null;
   avatar: string | null;
   bot?: boolean;
+  /** Bit 0 (STAFF) marks the instance's admins. */
+  flags?: number;
 }
 
 export interface Role {
@@ -28,6 +30,7 @@ export interface Member {
   nick: string | null;
   roles: Snowflake[];
   joined_at: string;
+  communication_disabled_until?: string | null;
 }
 
 export interface Overwrite {
@@ -61,6 +64,7 @@ export interface Emoji {
   id: Snowflake | null;
   name: string | null;
   animated?: boolean;
+  available?: boolean;
 }
 
 export interface VoiceState {
@@ -146,6 +150,39 @@ export interface Message {
   type: number;
   message_reference?: { message_id?: Snowflake; channel_id?: Snowflake };
   referenced_message?: Message | null;
+  pinned?: boolean;
+}
+
+export interface Ban {
+  user: User;
+  reason: string | null;
+}
+
+export interface InviteFull extends Invite {
+  uses?: number;
+  max_uses?: number;
+  max_age?: number;
+  created_at?: string;
+}
+
+export interface AuditEntry {
+  id: Snowflake;
+  user_id: Snowflake | null;
+  target_id: Snowflake | null;
+  action_type: number;
+  changes?: { key: string; old_value?: unknown; new_value?: unknown }[];
+  options?: Record<string, string>;
+  reason?: string | null;
+}
+
+export interface AuditLog {
+  audit_log_entries: AuditEntry[];
+  users: User[];
+}
+
+export interface SearchResult {
+  total_results: number;
+  messages: Message[][];
 }
 
 export interface Invite {

@@ -11,12 +11,20 @@
  * people talk at once. The `voice` data channel says which user is on which slot
  * (`slot` messages) and relays the room's voice events.
  *
- * Playback is one <audio> element per slot (its volume is the per-user volume, muted
- * when deafened): Chromium renders a remote WebRTC track, and counts its audio in
- * getStats, only when a media element plays it. Speaking rings come from WebRTC's own
- * energy counters (totalAudioEnergy over totalSamplesDuration, for the microphone's
- * media-source and each slot's inbound-rtp), polled five times a second: an average over
- * the interval, so short sounds are not missed as a sampled analyser would miss them.
+ * Playback is one <audio> element per slot, at the per-user volume up to 100% (muted when
+ * deafened): Chromium renders a remote WebRTC track, and counts its audio in getStats,
+ * only while a media element plays it, and the counters measure what it plays. Past
+ * 100% (up to 200%) the element falls silent and the slot plays through a Web Audio
+ * GainNode instead. The output device is the elements' and the AudioContext's sink.
+ *
+ * Sending: the microphone track is enabled only while one transmits. In voice-activity
+ * mode an analyser on a copy of the track opens the gate above a threshold (held open a
+ * moment after); in push-to-talk mode a key (or the panel's button) holds it open.
+ * Mute and deafen close it whatever the mode.
+ *
+ * Speaking rings: analysers on copies of each slot's track and of the microphone,
+ * read every 40 ms over windows of 43 ms (nothing is missed between two reads), so
+ * they do not depend on anyone's volume; one's own ring lights only while transmitting.
  */
 import { addDispatchListener, currentGateway } from "./client";
 import { store } from "./store";
@@ -24,28 +32,61 @@ import { store } from "./store";
 const SLOTS = 4;
 const SPEAKING_LEVEL = 0.01; // RMS of a speaking voice is well above room noise
 const SPEAKING_HOLD_MS = 350;
+const ANALYSER_SIZE = 2048; // 43 ms at 48 kHz: longer than the poll, so reads overlap
 const VOLUME_KEY = "spectrus.voiceVolume";
+const SETTINGS_KEY = "spectrus.voiceSettings";
+export const MAX_VOLUME = 2; // 200%
+const GATE_POLL_MS = 40;
+const VAD_HOLD_MS = 400; // keeps the ends of words
+const PTT_RELEASE_MS = 150;
+
+export interface VoiceSettings {
+  mode: "vad" | "ptt";
+  /** KeyboardEvent.code of the push-to-talk key, and how to show it. */
+  pttKey: string;
+  pttLabel: string;
+  /** Voice activity opens above this input level (dBFS). */
+  threshold: number;
+  inputId: string;
+  outputId: string;
+}
+
+const DEFAULT_SETTINGS: VoiceSettings = {
+  mode: "vad",
+  pttKey: "Backquote",
+  pttLabel: "`",
+  threshold: -50,
+  inputId: "",
+  outputId: "",
+};
+
+export interface Devices {
+  inputs: { id: string; label: string }[];
+  outputs: { id: string; label: string }[];
+  /** The AudioContext can choose its output (Chromium 110+). */
+  canChooseOutput: boolean;
+}
+
+type SinkContext = AudioContext & { setSinkId?: (id: string) => Promise<void> };
 
 export type VoicePhase = "idle" | "joining" | "connecting" | "connected" | "failed";
+
+type SinkElement = HTMLAudioElement & { setSinkId?: (id: string) => Promise<void> };
+
+/** An analyser on a copy of a track (the copy is stopped with it). */
+interface Meter {
+  copy: MediaStreamTrack;
+  analyser: AnalyserNode;
+  buffer: Float32Array<ArrayBuffer>;
+}
 
 interface Slot {
   index: number;
   userId: string | null;
-  element: HTMLAudioElement;
-}
-
-/** The fields of a getStats() entry the meter reads. */
-interface AudioStat {
-  type: string;
-  kind?: string;
-  totalAudioEnergy?: number;
-  totalSamplesDuration?: number;
-}
-
-/** Running totals of a stats entry, to take differences of. */
-interface Energy {
-  energy: number;
-  duration: number;
+  element: SinkElement;
+  /** Past 100%: the slot plays through this instead of the element. */
+  boost: GainNode | null;
+  meter: Meter | null;
 }
 
 export interface VoiceServer {
@@ -64,12 +105,21 @@ class VoiceClient {
   /** user id -> last time their audio was loud enough (ms). */
   speaking = new Map<string, number>();
   volumes: Record<string, number> = loadVolumes();
+  settings: VoiceSettings = loadSettings();
+  /** Whether the microphone goes out now (gate open, not muted). */
+  transmitting = false;
+  /** The microphone's level (dBFS), for the settings' meter. */
+  inputLevel = -100;
+  pttHeld = false;
 
   private pc: RTCPeerConnection | null = null;
   private mic: MediaStream | null = null;
+  private audio: SinkContext | null = null;
+  private micMeter: Meter | null = null;
+  private clock: ReturnType<typeof setInterval> | null = null;
+  private vadUntil = 0;
+  private pttUntil = 0;
   private slots: Slot[] = [];
-  private energies = new Map<string, Energy>();
-  private meter: ReturnType<typeof setInterval> | null = null;
   private waiting: ((server: VoiceServer) => void) | null = null;
 
   /** Join a voice channel (or move to another one of the same guild). */
@@ -93,11 +143,12 @@ class VoiceClient {
     this.error = "";
     this.changed();
     try {
+      // Made while the click that joined still counts as a gesture (autoplay rules).
+      this.audio = new AudioContext() as SinkContext;
+      void this.applyOutput();
       // Asked first: without a microphone there is no point in a placement.
-      this.mic = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-        video: false,
-      });
+      this.mic = await openMicrophone(this.settings.inputId);
+      this.startClock();
       const server = new Promise<VoiceServer>((resolve, reject) => {
         this.waiting = resolve;
         setTimeout(() => reject(new Error("no voice server was assigned")), 10_000);
@@ -135,13 +186,68 @@ class VoiceClient {
   }
 
   setVolume(userId: string, volume: number): void {
-    this.volumes = { ...this.volumes, [userId]: volume };
+    this.volumes = { ...this.volumes, [userId]: Math.min(MAX_VOLUME, Math.max(0, volume)) };
     try {
       localStorage.setItem(VOLUME_KEY, JSON.stringify(this.volumes));
     } catch {
       // Kept for this page only.
     }
     this.apply();
+  }
+
+  /** Change and keep settings; a new input device is switched to at once, mid-call too. */
+  async configure(change: Partial<VoiceSettings>): Promise<void> {
+    const inputChanged = change.inputId !== undefined && change.inputId !== this.settings.inputId;
+    const outputChanged = change.outputId !== undefined && change.outputId !== this.settings.outputId;
+    this.settings = { ...this.settings, ...change };
+    try {
+      localStorage.setItem(SETTINGS_KEY, JSON.stringify(this.settings));
+    } catch {
+      // Kept for this page only.
+    }
+    this.pttHeld = false;
+    if (outputChanged) await this.applyOutput();
+    if (inputChanged && this.mic) await this.switchInput();
+    this.apply();
+  }
+
+  /** Microphones and speakers (names appear once microphone access was granted). */
+  async devices(): Promise<Devices> {
+    const all = await navigator.mediaDevices.enumerateDevices();
+    const list = (kind: MediaDeviceKind) =>
+      all
+        .filter((d) => d.kind === kind && d.deviceId)
+        .map((d, i) => ({ id: d.deviceId, label: d.label || `${kind === "audioinput" ? "Microphone" : "Speaker"} ${i + 1}` }));
+    return {
+      inputs: list("audioinput"),
+      outputs: list("audiooutput"),
+      canChooseOutput: typeof (AudioContext.prototype as SinkContext).setSinkId === "function",
+    };
+  }
+
+  /** Push to talk from the panel's button (touch screens) or the key. */
+  setPushToTalk(held: boolean): void {
+    if (held) this.pttHeld = true;
+    else {
+      this.pttHeld = false;
+      this.pttUntil = Date.now() + PTT_RELEASE_MS;
+    }
+    this.updateGate();
+  }
+
+  /** What the gate does, for the tests (through window.spectrusVoiceState). */
+  state(): { transmitting: boolean; inputLevel: number; mode: string; input: string } {
+    return {
+      transmitting: this.transmitting,
+      inputLevel: this.inputLevel,
+      mode: this.settings.mode,
+      input: this.inputInUse(),
+    };
+  }
+
+  /** The id of the microphone in use (for the settings' check mark and the tests). */
+  inputInUse(): string {
+    return this.mic?.getAudioTracks()[0]?.getSettings().deviceId ?? "";
   }
 
   isSpeaking(userId: string): boolean {
@@ -174,7 +280,9 @@ class VoiceClient {
   }
 
   /** For the end-to-end test and the diagnostics view: WebRTC's own counters. */
-  async stats(): Promise<{ slot: number; userId: string | null; packets: number; energy: number; level: number }[]> {
+  async stats(): Promise<
+    { slot: number; userId: string | null; packets: number; energy: number; level: number; gain: number }[]
+  > {
     if (!this.pc) return [];
     const out = [];
     for (const [index, transceiver] of this.pc.getTransceivers().entries()) {
@@ -189,7 +297,9 @@ class VoiceClient {
           level = Math.max(level, s.audioLevel ?? 0);
         }
       });
-      out.push({ slot: index, userId: this.slots[index]?.userId ?? null, packets, energy, level });
+      const slot = this.slots[index];
+      const gain = slot ? (slot.element.muted ? 0 : slot.element.volume) + (slot.boost?.gain.value ?? 0) : 0;
+      out.push({ slot: index, userId: this.slots[index]?.userId ?? null, packets, energy, level, gain });
     }
     return out;
   }
@@ -234,15 +344,131 @@ class VoiceClient {
     if (pc !== this.pc) return; // left meanwhile
     await pc.setRemoteDescription(answer);
     this.apply();
-    this.meter = setInterval(() => void this.measure(), 200);
   }
 
   private makeSlot(track: MediaStreamTrack, index: number): Slot {
-    const element = new Audio();
+    const element: SinkElement = new Audio();
     element.autoplay = true;
     element.srcObject = new MediaStream([track]);
+    if (this.settings.outputId) element.setSinkId?.(this.settings.outputId).catch(() => {});
     void element.play().catch(() => {});
-    return { index, userId: null, element };
+    let boost: GainNode | null = null;
+    let meter: Meter | null = null;
+    if (this.audio) {
+      meter = this.makeMeter(track);
+      boost = this.audio.createGain();
+      boost.gain.value = 0;
+      this.audio.createMediaStreamSource(new MediaStream([meter.copy])).connect(boost).connect(this.audio.destination);
+    }
+    return { index, userId: null, element, boost, meter };
+  }
+
+  private makeMeter(track: MediaStreamTrack): Meter {
+    const copy = track.clone();
+    copy.enabled = true;
+    const analyser = this.audio!.createAnalyser();
+    analyser.fftSize = ANALYSER_SIZE;
+    this.audio!.createMediaStreamSource(new MediaStream([copy])).connect(analyser);
+    return { copy, analyser, buffer: new Float32Array(analyser.fftSize) };
+  }
+
+  private async applyOutput(): Promise<void> {
+    const id = this.settings.outputId;
+    try {
+      if (this.audio?.setSinkId) await this.audio.setSinkId(id);
+      for (const slot of this.slots) await slot.element.setSinkId?.(id);
+    } catch (error) {
+      store.toast(`Voice: could not use that output device (${String(error)})`);
+    }
+  }
+
+  /** A new microphone under the running call: the sender's track is replaced in place. */
+  private async switchInput(): Promise<void> {
+    const old = this.mic;
+    let next: MediaStream;
+    try {
+      next = await openMicrophone(this.settings.inputId);
+    } catch (error) {
+      store.toast(`Voice: could not open that microphone (${String(error)})`);
+      return;
+    }
+    const track = next.getAudioTracks()[0]!;
+    const sender = this.pc?.getTransceivers()[0]?.sender;
+    if (sender) await sender.replaceTrack(track);
+    this.mic = next;
+    old?.getTracks().forEach((t) => t.stop());
+    this.micMeter?.copy.stop();
+    this.micMeter = this.audio ? this.makeMeter(track) : null;
+    this.updateGate();
+  }
+
+  /** The microphone's analyser, the keys, and the clock of the gate and the rings. */
+  private startClock(): void {
+    this.stopClock();
+    const track = this.mic?.getAudioTracks()[0];
+    if (track && this.audio) this.micMeter = this.makeMeter(track);
+    this.clock = setInterval(() => this.tick(), GATE_POLL_MS);
+    window.addEventListener("keydown", this.onKey, true);
+    window.addEventListener("keyup", this.onKey, true);
+    window.addEventListener("blur", this.onBlur);
+  }
+
+  private stopClock(): void {
+    if (this.clock) clearInterval(this.clock);
+    this.clock = null;
+    this.micMeter?.copy.stop();
+    this.micMeter = null;
+    window.removeEventListener("keydown", this.onKey, true);
+    window.removeEventListener("keyup", this.onKey, true);
+    window.removeEventListener("blur", this.onBlur);
+  }
+
+  private readonly onKey = (e: KeyboardEvent) => {
+    if (this.settings.mode !== "ptt" || e.code !== this.settings.pttKey || !this.pc) return;
+    // A key that types must not transmit while one writes in a text box.
+    const target = e.target as HTMLElement | null;
+    const typing = !!target?.closest?.("input, textarea, select, [contenteditable]") && e.key.length === 1;
+    if (typing || target?.closest?.("[data-ptt-capture]")) return;
+    if (e.type === "keydown") {
+      if (!e.repeat) this.setPushToTalk(true);
+    } else this.setPushToTalk(false);
+  };
+
+  private readonly onBlur = () => {
+    if (this.pttHeld) this.setPushToTalk(false);
+  };
+
+  /** Every 40 ms: the gate, then who speaks. */
+  private tick(): void {
+    this.updateGate();
+    const me = store.me?.id;
+    const now = Date.now();
+    const was = new Set([...this.speaking.keys()].filter((id) => this.isSpeaking(id)));
+    if (me && this.transmitting && this.micMeter && rms(this.micMeter) > SPEAKING_LEVEL) this.speaking.set(me, now);
+    for (const slot of this.slots) {
+      if (slot.userId && slot.meter && rms(slot.meter) > SPEAKING_LEVEL) this.speaking.set(slot.userId, now);
+    }
+    const is = new Set([...this.speaking.keys()].filter((id) => this.isSpeaking(id)));
+    if (is.size !== was.size || [...is].some((id) => !was.has(id))) this.changed();
+  }
+
+  /** Open or close the microphone for the current mode, level and keys. */
+  private updateGate(): void {
+    const now = Date.now();
+    if (this.micMeter) {
+      const level = rms(this.micMeter);
+      this.inputLevel = level > 0 ? Math.max(-100, 20 * Math.log10(level)) : -100;
+      if (this.inputLevel > this.settings.threshold) this.vadUntil = now + VAD_HOLD_MS;
+    }
+    const open =
+      this.settings.mode === "ptt" ? this.pttHeld || now < this.pttUntil : !this.micMeter || now < this.vadUntil;
+    const transmitting = open && !this.muted && !this.deafened;
+    const track = this.mic?.getAudioTracks()[0];
+    if (track) track.enabled = transmitting;
+    if (transmitting !== this.transmitting) {
+      this.transmitting = transmitting;
+      this.changed();
+    }
   }
 
   private onVoiceMessage(text: string): void {
@@ -263,53 +489,18 @@ class VoiceClient {
 
   /** Mute, deafen and volumes onto the tracks and gains; `announce` tells the gateway. */
   private apply(announce = false): void {
-    const track = this.mic?.getAudioTracks()[0];
-    if (track) track.enabled = !this.muted && !this.deafened;
+    this.updateGate();
     for (const slot of this.slots) {
-      slot.element.volume = Math.min(1, Math.max(0, slot.userId ? (this.volumes[slot.userId] ?? 1) : 1));
-      slot.element.muted = this.deafened;
+      const volume = slot.userId ? (this.volumes[slot.userId] ?? 1) : 1;
+      const boosted = volume > 1 && !!slot.boost;
+      slot.element.volume = Math.min(1, volume);
+      slot.element.muted = this.deafened || boosted;
+      if (slot.boost) slot.boost.gain.value = boosted && !this.deafened ? volume : 0;
     }
     if (announce && this.guildId && this.channelId) {
       currentGateway()?.voiceState(this.guildId, this.channelId, this.muted || this.deafened, this.deafened);
     }
     this.changed();
-  }
-
-  /** Whether the audio counted under `key` since the last poll was loud enough. */
-  private loud(key: string, stat: AudioStat): boolean {
-    const now = { energy: stat.totalAudioEnergy ?? 0, duration: stat.totalSamplesDuration ?? 0 };
-    const before = this.energies.get(key);
-    this.energies.set(key, now);
-    if (!before || now.duration <= before.duration) return false;
-    return Math.sqrt((now.energy - before.energy) / (now.duration - before.duration)) > SPEAKING_LEVEL;
-  }
-
-  private async measure(): Promise<void> {
-    const pc = this.pc;
-    const me = store.me?.id;
-    if (!pc || !me) return;
-    const now = Date.now();
-    const was = new Set([...this.speaking.keys()].filter((id) => this.isSpeaking(id)));
-    const transceivers = pc.getTransceivers();
-    const sender = transceivers[0]?.sender;
-    if (sender) {
-      let on = false;
-      (await sender.getStats()).forEach((stat: AudioStat) => {
-        if (stat.type === "media-source" && stat.kind === "audio") on = this.loud("mic", stat);
-      });
-      if (on && !this.muted && !this.deafened) this.speaking.set(me, now);
-    }
-    for (const [index, transceiver] of transceivers.entries()) {
-      const userId = this.slots[index]?.userId;
-      let on = false;
-      (await transceiver.receiver.getStats()).forEach((stat: AudioStat) => {
-        if (stat.type === "inbound-rtp") on = this.loud(`slot${index}`, stat);
-      });
-      if (on && userId) this.speaking.set(userId, now);
-    }
-    if (pc !== this.pc) return;
-    const is = new Set([...this.speaking.keys()].filter((id) => this.isSpeaking(id)));
-    if (is.size !== was.size || [...is].some((id) => !was.has(id))) this.changed();
   }
 
   private fail(error: unknown): void {
@@ -334,24 +525,56 @@ class VoiceClient {
 
   private teardown(): void {
     this.waiting = null;
-    if (this.meter) clearInterval(this.meter);
-    this.meter = null;
     for (const slot of this.slots) {
       slot.element.pause();
       slot.element.srcObject = null;
+      slot.meter?.copy.stop();
     }
     this.slots = [];
+    this.stopClock();
     this.pc?.close();
     this.pc = null;
     this.mic?.getTracks().forEach((t) => t.stop());
     this.mic = null;
-    this.energies.clear();
+    void this.audio?.close().catch(() => {});
+    this.audio = null;
+    this.transmitting = false;
+    this.pttHeld = false;
     this.speaking.clear();
   }
 
   private changed(): void {
     store.changed();
   }
+}
+
+/** The root mean square of an analyser's latest window. */
+function rms(meter: Meter): number {
+  meter.analyser.getFloatTimeDomainData(meter.buffer);
+  let sum = 0;
+  for (const x of meter.buffer) sum += x * x;
+  return Math.sqrt(sum / meter.buffer.length);
+}
+
+function loadSettings(): VoiceSettings {
+  try {
+    return { ...DEFAULT_SETTINGS, ...(JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? "{}") as Partial<VoiceSettings>) };
+  } catch {
+    return { ...DEFAULT_SETTINGS };
+  }
+}
+
+/** The chosen microphone, or the default one when it is gone. */
+async function openMicrophone(deviceId: string): Promise<MediaStream> {
+  const processing = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+  if (deviceId) {
+    try {
+      return await navigator.mediaDevices.getUserMedia({ audio: { ...processing, deviceId: { exact: deviceId } }, video: false });
+    } catch {
+      // Unplugged since: fall back to the default.
+    }
+  }
+  return navigator.mediaDevices.getUserMedia({ audio: processing, video: false });
 }
 
 function loadVolumes(): Record<string, number> {
@@ -379,6 +602,9 @@ function gatheringDone(pc: RTCPeerConnection): Promise<void> {
 export const voice = new VoiceClient();
 addDispatchListener((event, data) => voice.onDispatch(event, data));
 
-// The end-to-end test reads WebRTC's counters through this (no other global exists).
-(window as unknown as { spectrusVoiceStats?: () => ReturnType<VoiceClient["stats"]> }).spectrusVoiceStats =
-  () => voice.stats();
+// The end-to-end test reads WebRTC's counters and the gate through these (no other
+// globals exist).
+Object.assign(window, {
+  spectrusVoiceStats: () => voice.stats(),
+  spectrusVoiceState: () => voice.state(),
+});

@@ -12,12 +12,17 @@ router the bridge is one more session: a UDP peer on loopback in the AES-GCM mod
   (aiortc packs them without touching the codec). Opus decoders keep per-stream state, so
   one speaker per slot; a browser that wants four simultaneous speakers offers four.
 - The room's voice messages (SPEAKING, CLIENT_DISCONNECT, ...) and ``slot`` messages
-  (which user is on which transceiver) go to the browser's ``voice`` data channel.
+  (which user is on which transceiver) go to the browser's ``voice`` data channel. The
+  browser opens that channel, and it opens after ICE and DTLS, so media (and with it the
+  first ``slot`` assignments) usually flows before it exists: messages wait in order in
+  a bounded queue until it opens. A ``slot`` is told again when SPEAKING names the user
+  of an SSRC that was already on a slot without one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fractions
 import logging
@@ -38,6 +43,9 @@ log = logging.getLogger("spectrus.media")
 OPUS_RATE = 48_000
 MAX_SLOTS = 16
 SLOT_QUEUE = 50  # a second of frames; an outgoing slot further behind drops the oldest
+# Messages held for the data channel until it opens (a join's READY, SESSION_DESCRIPTION,
+# the room's SPEAKINGs and the first slots are a dozen); past this the oldest go.
+EARLY_MESSAGES = 256
 
 
 class OfferError(Exception):
@@ -91,6 +99,7 @@ class BrowserSession:
         self.slots: list[SlotTrack] = []
         self.channel: RTCDataChannel | None = None
         self.users: dict[int, str] = {}  # ssrc -> user id, from SPEAKING
+        self._early: collections.deque[str] = collections.deque(maxlen=EARLY_MESSAGES)
         self._pump: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
@@ -99,11 +108,17 @@ class BrowserSession:
 
     def send(self, text: str) -> None:
         message = orjson.loads(text)
+        self._tell(text)
         if message["op"] == Op.SPEAKING:
-            self.users[message["d"]["ssrc"]] = message["d"]["user_id"]
+            ssrc, user = message["d"]["ssrc"], message["d"]["user_id"]
+            known = self.users.get(ssrc)
+            self.users[ssrc] = user
+            if known != user:  # a slot already carrying this SSRC gets its user now
+                for index, slot in enumerate(self.slots):
+                    if slot.ssrc == ssrc:
+                        self._tell_slot(index, ssrc, user)
         elif message["op"] == Op.CLIENT_DISCONNECT:
             self._free_slots_of(message["d"]["user_id"])
-        self._tell(text)
 
     def close(self, code: Close) -> None:
         self._tell(
@@ -144,12 +159,7 @@ class BrowserSession:
         for index, slot in enumerate(self.slots):
             if slot.ssrc is None:
                 slot.assign(ssrc)
-                user = self.users.get(ssrc)
-                self._tell(
-                    orjson.dumps(
-                        {"op": "slot", "d": {"slot": index, "ssrc": ssrc, "user_id": user}}
-                    ).decode()
-                )
+                self._tell_slot(index, ssrc, self.users.get(ssrc))
                 return slot
         return None  # every slot busy: this speaker is not heard until one frees
 
@@ -157,15 +167,41 @@ class BrowserSession:
         for index, slot in enumerate(self.slots):
             if slot.ssrc is not None and self.users.get(slot.ssrc) == user_id:
                 slot.assign(None)
-                self._tell(
-                    orjson.dumps(
-                        {"op": "slot", "d": {"slot": index, "ssrc": None, "user_id": None}}
-                    ).decode()
-                )
+                self._tell_slot(index, None, None)
+
+    def _tell_slot(self, index: int, ssrc: int | None, user_id: str | None) -> None:
+        self._tell(
+            orjson.dumps(
+                {"op": "slot", "d": {"slot": index, "ssrc": ssrc, "user_id": user_id}}
+            ).decode()
+        )
+
+    # --- the data channel ----------------------------------------------------------------
+
+    def attach(self, channel: RTCDataChannel) -> None:
+        """The browser's ``voice`` channel arrived: what waited goes out once it is open
+        (aiortc announces a channel the browser opened already open)."""
+        self.channel = channel
+        if channel.readyState == "open":
+            self._flush()
+        else:
+            channel.on("open", self._flush)
+
+    def _flush(self) -> None:
+        while self._early and self._open():
+            assert self.channel is not None
+            self.channel.send(self._early.popleft())
+
+    def _open(self) -> bool:
+        return self.channel is not None and self.channel.readyState == "open"
 
     def _tell(self, text: str) -> None:
-        if self.channel is not None and self.channel.readyState == "open":
-            self.channel.send(text)
+        if self._early or not self._open():
+            self._early.append(text)  # in order behind what already waits
+            self._flush()
+            return
+        assert self.channel is not None
+        self.channel.send(text)
 
     async def stop(self) -> None:
         if self.closed.is_set():
@@ -217,7 +253,7 @@ class WebRtcBridge:
         @pc.on("datachannel")
         def on_datachannel(channel: RTCDataChannel) -> None:
             if channel.label == "voice":
-                browser.channel = channel
+                browser.attach(channel)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:

@@ -5,15 +5,20 @@
  *
  * Mentions: "@" followed by letters offers the guild's members (Up/Down, Enter or Tab to
  * pick, Escape to dismiss); the box shows "@username" and the message is sent with
- * Discord's `<@id>` form, for every "@username" of a member (usernames are unique). */
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+ * Discord's `<@id>` form, for every "@username" of a member (usernames are unique).
+ *
+ * Replies: a bar above the box names the message answered (Escape drops it) and whether
+ * its author is pinged. Emoji: the smiley opens the picker; the server's own emoji go in
+ * as ":name:" and are sent as "<:name:id>". */
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { channelTitle, resetTyping, typing } from "../client";
 import { enqueue } from "../outbox";
 import { store } from "../store";
-import type { Channel, User } from "../types";
-import { encodeMentions } from "../mentions";
+import type { Channel, Message, User } from "../types";
+import { encodeEmoji, encodeMentions } from "../mentions";
+import { EmojiPicker, type Picked } from "./EmojiPicker";
 import { Avatar, formatSize } from "./MessageView";
-import { Paperclip, Send, X } from "./icons";
+import { Paperclip, Send, Smile, X } from "./icons";
 
 const MAX_LENGTH = 2000;
 const MENTION_QUERY = /(^|\s)@([a-z0-9_.]{0,32})$/i;
@@ -45,16 +50,38 @@ export function Composer({
   files,
   setFiles,
   onEditLast,
+  replyTo,
+  setReplyTo,
 }: {
   channel: Channel;
   files: File[];
   setFiles: (files: File[]) => void;
   onEditLast: () => void;
+  replyTo: Message | null;
+  setReplyTo: (m: Message | null) => void;
 }) {
   const drafts = useRef(new Map<string, string>());
   const [text, setText] = useState("");
   const input = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
+  const emojiButton = useRef<HTMLButtonElement>(null);
+  const [emojiOpen, setEmojiOpen] = useState(false);
+  const [pingReply, setPingReply] = useState(true);
+  // Where the caret goes once an inserted suggestion or emoji is on screen (set in the
+  // same commit as the text: a frame later, keys typed meanwhile would land before it).
+  const caret = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    const el = input.current;
+    if (el && caret.current !== null) {
+      el.focus();
+      el.setSelectionRange(caret.current, caret.current);
+      caret.current = null;
+    }
+  }, [text]);
+
+  useEffect(() => {
+    if (replyTo) input.current?.focus();
+  }, [replyTo?.id]);
 
   // Each channel keeps its own draft.
   useEffect(() => {
@@ -86,24 +113,44 @@ export function Composer({
           .slice(0, 8)
       : [];
   const choose = (user: User) => {
-    const el = input.current;
-    const caret = el?.selectionStart ?? text.length;
-    const before = text.slice(0, caret).replace(/@([a-z0-9_.]{0,32})$/i, `@${user.username} `);
-    const next = before + text.slice(caret);
+    const at = input.current?.selectionStart ?? text.length;
+    const before = text.slice(0, at).replace(/@([a-z0-9_.]{0,32})$/i, `@${user.username} `);
+    const next = before + text.slice(at);
     setText(next);
     drafts.current.set(channel.id, next);
     setPicked(0);
-    requestAnimationFrame(() => el?.setSelectionRange(before.length, before.length));
+    caret.current = before.length;
   };
 
+  const guildEmoji = channel.guild_id ? (store.guilds.get(channel.guild_id)?.guild.emojis ?? []) : [];
   const send = () => {
-    const content = encodeMentions(text.trim(), guildUsers(channel));
+    const content = encodeEmoji(encodeMentions(text.trim(), guildUsers(channel)), guildEmoji);
     if ((!content && files.length === 0) || content.length > MAX_LENGTH) return;
-    enqueue(channel.id, content, files);
+    enqueue(channel.id, content, files, replyTo ? { id: replyTo.id, mention: pingReply } : undefined);
     setText("");
     drafts.current.delete(channel.id);
     setFiles([]);
+    setReplyTo(null);
     resetTyping();
+  };
+
+  /** An emoji at the caret: the server's own by name, others' in their encoded form. */
+  const insertEmoji = (emoji: Picked) => {
+    const el = input.current;
+    const token = !emoji.id
+      ? emoji.name
+      : emoji.guildId === channel.guild_id
+        ? `:${emoji.name}:`
+        : `<${emoji.animated ? "a" : ""}:${emoji.name}:${emoji.id}>`;
+    const start = el?.selectionStart ?? text.length;
+    const end = el?.selectionEnd ?? text.length;
+    const before = text.slice(0, start);
+    const pad = before && !/\s$/.test(before) ? " " : "";
+    const next = `${before}${pad}${token} ${text.slice(end)}`;
+    setText(next);
+    drafts.current.set(channel.id, next);
+    setEmojiOpen(false);
+    caret.current = before.length + pad.length + token.length + 1;
   };
 
   const offline = store.status !== "ready";
@@ -122,6 +169,26 @@ export function Composer({
           {files.map((f, i) => (
             <Preview file={f} key={`${f.name}-${i}`} onRemove={() => setFiles(files.filter((_, j) => j !== i))} />
           ))}
+        </div>
+      ) : null}
+      {replyTo ? (
+        <div class="reply-bar" role="status">
+          <span>
+            Replying to <strong>{store.displayName(replyTo.author, channel.guild_id)}</strong>
+          </span>
+          <span class="spacer" />
+          <button
+            type="button"
+            class="link ping-toggle"
+            aria-pressed={pingReply}
+            title={pingReply ? "The author is pinged" : "The author is not pinged"}
+            onClick={() => setPingReply(!pingReply)}
+          >
+            @ {pingReply ? "On" : "Off"}
+          </button>
+          <button type="button" class="icon-button small" aria-label="Cancel reply" onClick={() => setReplyTo(null)}>
+            <X size={16} />
+          </button>
         </div>
       ) : null}
       {suggestions.length ? (
@@ -205,12 +272,33 @@ export function Composer({
             } else if (e.key === "ArrowUp" && !text && files.length === 0) {
               e.preventDefault();
               onEditLast();
+            } else if (e.key === "Escape" && replyTo) {
+              setReplyTo(null);
             } else if (e.key === "Escape" && files.length) {
               setFiles([]);
             }
           }}
         />
         {over ? <span class="over" role="status">{MAX_LENGTH - text.length}</span> : null}
+        <button
+          type="button"
+          ref={emojiButton}
+          class="icon-button"
+          aria-label="Emoji"
+          title="Emoji"
+          aria-expanded={emojiOpen}
+          onClick={() => setEmojiOpen(!emojiOpen)}
+        >
+          <Smile />
+        </button>
+        {emojiOpen ? (
+          <EmojiPicker
+            anchor={emojiButton.current}
+            guildId={channel.guild_id}
+            onPick={insertEmoji}
+            onClose={() => setEmojiOpen(false)}
+          />
+        ) : null}
         <button type="submit" class="icon-button send" aria-label="Send message" disabled={over || (!text.trim() && !files.length)}>
           <Send />
         </button>

@@ -13,7 +13,7 @@ import { MessageRow, PendingRow } from "./MessageView";
 const GROUP_MS = 7 * 60_000;
 
 function sameGroup(a: Message | undefined, b: Message): boolean {
-  if (!a || a.author.id !== b.author.id || b.referenced_message) return false;
+  if (!a || a.author.id !== b.author.id || b.message_reference) return false;
   const gap = idTime(b.id) - idTime(a.id);
   return gap < GROUP_MS && new Date(a.timestamp).toDateString() === new Date(b.timestamp).toDateString();
 }
@@ -22,10 +22,12 @@ export function MessageList({
   channel,
   editing,
   setEditing,
+  onReply,
 }: {
   channel: Channel;
   editing: string | null;
   setEditing: (id: string | null) => void;
+  onReply: (m: Message) => void;
 }) {
   const page = store.messages.get(channel.id);
   const list = page?.list ?? [];
@@ -58,6 +60,19 @@ export function MessageList({
       el.scrollTop = el.scrollHeight;
     }
     anchor.current = { first, height: el.scrollHeight, top: el.scrollTop };
+  });
+
+  // A jump (reply, search, pins): the message to the middle of the view, once.
+  const highlight = store.highlight?.channelId === channel.id ? store.highlight : null;
+  const jumped = useRef(0);
+  useLayoutEffect(() => {
+    if (!highlight || jumped.current === highlight.at) return;
+    const el = scroller.current?.querySelector<HTMLElement>(`article[data-id="${highlight.id}"]`);
+    if (!el) return;
+    jumped.current = highlight.at;
+    atBottom.current = false;
+    el.scrollIntoView({ block: "center" });
+    el.focus({ preventScroll: true });
   });
 
   // A short first page leaves no scrollbar to pull: fetch more until the view is full.
@@ -98,7 +113,15 @@ export function MessageList({
     previousDay = day;
     return [
       divider,
-      <MessageRow key={m.id} m={m} compact={compact} editing={editing === m.id} setEditing={setEditing} />,
+      <MessageRow
+        key={m.id}
+        m={m}
+        compact={compact}
+        editing={editing === m.id}
+        highlighted={highlight?.id === m.id}
+        setEditing={setEditing}
+        onReply={onReply}
+      />,
     ];
   });
   const last = list[list.length - 1];

@@ -1,14 +1,17 @@
-/** One message: author line, formatted content, attachments, embeds, reactions, and the
- * hover / focus toolbar (react, edit, delete). Memoized on the message object, which
- * the store replaces whenever the message changes. */
+/** One message: the message it replies to, author line, formatted content,
+ * attachments, link previews, reactions, and the hover / focus toolbar (react, reply,
+ * pin, edit, delete). Memoized on the message object, which the store replaces whenever
+ * the message changes. */
 import { memo } from "preact/compat";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { deleteMessage, editMessage, localUrl, toggleReaction } from "../client";
+import { deleteMessage, editMessage, jumpTo, localUrl, setPinned, toggleReaction } from "../client";
 import { discard, retry } from "../outbox";
+import { P, has } from "../permissions";
 import { store, type PendingMessage } from "../store";
 import type { Attachment, Embed, Emoji, Message, Reaction, User } from "../types";
+import { EmojiPicker } from "./EmojiPicker";
 import { Markdown } from "./Markdown";
-import { Pencil, Smile, Trash } from "./icons";
+import { Pencil, Pin, Reply, Smile, Trash } from "./icons";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"];
 
@@ -77,16 +80,37 @@ export function formatSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
+/** A URL of this page's origin (made relative), or null. */
+function sameOrigin(url: string): string | null {
+  const local = localUrl(url);
+  if (local.startsWith("/")) return local;
+  try {
+    const parsed = new URL(local);
+    return parsed.origin === location.origin ? parsed.pathname + parsed.search : null;
+  } catch {
+    return null;
+  }
+}
+
 function EmbedView({ e }: { e: Embed }) {
-  if (!e.title && !e.description) return null;
+  if (!e.title && !e.description && !e.provider?.name) return null;
   const color = e.color ? `#${e.color.toString(16).padStart(6, "0")}` : undefined;
   const image = e.thumbnail ?? e.image;
-  // Only images this instance serves: the page's CSP keeps third parties out.
-  const local = image?.proxy_url && localUrl(image.proxy_url).startsWith("/") ? localUrl(image.proxy_url) : null;
+  // Only images this instance serves: the page's CSP keeps third parties out, so a
+  // preview of another site shows its site, title and description without its picture.
+  const local = [image?.proxy_url, image?.url].map((u) => (u ? sameOrigin(u) : null)).find((u) => u) ?? null;
+  let site = e.provider?.name;
+  if (!site && e.url) {
+    try {
+      site = new URL(e.url).hostname;
+    } catch {
+      site = undefined;
+    }
+  }
   return (
     <div class="embed" style={color ? { borderInlineStartColor: color } : undefined}>
       <div class="embed-text">
-        {e.provider?.name ? <div class="embed-provider">{e.provider.name}</div> : null}
+        {site ? <div class="embed-provider">{site}</div> : null}
         {e.title ? (
           e.url ? (
             <a class="embed-title" href={e.url} target="_blank" rel="noopener noreferrer nofollow ugc">
@@ -141,15 +165,19 @@ function Reactions({ m }: { m: Message }) {
 
 function ReactionPicker({ m, onClose }: { m: Message; onClose: () => void }) {
   const ref = useRef<HTMLDivElement>(null);
+  const more = useRef<HTMLButtonElement>(null);
+  const [full, setFull] = useState(false);
   useEffect(() => {
     ref.current?.querySelector("button")?.focus();
     const away = (e: MouseEvent) => {
-      if (!ref.current?.contains(e.target as Node)) onClose();
+      const target = e.target as HTMLElement;
+      if (!ref.current?.contains(target) && !target.closest?.(".emoji-picker")) onClose();
     };
     document.addEventListener("mousedown", away);
     return () => document.removeEventListener("mousedown", away);
   }, []);
-  const guildEmoji = m.guild_id ? (store.guilds.get(m.guild_id)?.guild.emojis ?? []) : [];
+  const guildId = m.guild_id ?? store.guildOf(m.channel_id)?.guild.id;
+  const guildEmoji = guildId ? (store.guilds.get(guildId)?.guild.emojis ?? []).slice(0, 8) : [];
   const pick = (emoji: Emoji) => {
     const mine = m.reactions?.some((r) => r.me && (emoji.id ? r.emoji.id === emoji.id : r.emoji.name === emoji.name));
     toggleReaction(m, emoji, !!mine).catch((e) => store.toast(`Reaction failed: ${String(e)}`));
@@ -181,7 +209,78 @@ function ReactionPicker({ m, onClose }: { m: Message; onClose: () => void }) {
           <EmojiGlyph emoji={e} />
         </button>
       ))}
+      <button
+        type="button"
+        role="menuitem"
+        ref={more}
+        class="more"
+        aria-label="More emoji"
+        aria-expanded={full}
+        title="More emoji"
+        onClick={() => setFull(!full)}
+      >
+        <Smile size={18} />+
+      </button>
+      {full ? (
+        <EmojiPicker
+          anchor={more.current}
+          guildId={guildId}
+          label="React with an emoji"
+          onClose={() => setFull(false)}
+          onPick={(p) => pick(p.id ? { id: p.id, name: p.name, animated: p.animated } : { id: null, name: p.name })}
+        />
+      ) : null}
     </div>
+  );
+}
+
+/** A message's text on one line, with mentions and custom emoji by name. */
+export function plainText(content: string, guildId: string | undefined): string {
+  const g = guildId ? store.guilds.get(guildId) : undefined;
+  return content
+    .replace(/<a?:(\w+):\d+>/g, ":$1:")
+    .replace(/<@!?(\d+)>/g, (_, id: string) => {
+      const user = g?.members.get(id)?.user;
+      return `@${user ? store.displayName(user, guildId) : "someone"}`;
+    })
+    .replace(/<@&(\d+)>/g, (_, id: string) => `@${g?.roles.get(id)?.name ?? "role"}`)
+    .replace(/<#(\d+)>/g, (_, id: string) => `#${store.channel(id)?.name ?? "channel"}`)
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+/** The message a reply answers, as a one-line quote above it; a click jumps there. */
+function ReplyPreview({ m, guildId }: { m: Message; guildId: string | undefined }) {
+  const ref = m.message_reference;
+  if (!ref?.message_id) return null;
+  const original =
+    m.referenced_message ?? store.messages.get(m.channel_id)?.list.find((x) => x.id === ref.message_id) ?? null;
+  if (!original) {
+    return (
+      <div class="reply-preview deleted" aria-label="Reply to a deleted message">
+        <span class="reply-spine" aria-hidden="true" />
+        <span class="muted">Original message was deleted</span>
+      </div>
+    );
+  }
+  const name = store.displayName(original.author, guildId);
+  const color = store.roleColor(guildId, original.author.id);
+  const text = plainText(original.content, guildId) || (original.attachments.length ? "Click to see attachment" : "");
+  return (
+    <button
+      type="button"
+      class="reply-preview"
+      aria-label={`Reply to ${name}: ${text}. Jump to it`}
+      data-reply-to={original.id}
+      onClick={() => void jumpTo(m.channel_id, original.id)}
+    >
+      <span class="reply-spine" aria-hidden="true" />
+      <Avatar user={original.author} size={16} />
+      <span class="reply-author" style={color ? { color } : undefined}>
+        @{name}
+      </span>
+      <span class="reply-text">{text.length > 140 ? `${text.slice(0, 140)}…` : text}</span>
+    </button>
   );
 }
 
@@ -234,16 +333,20 @@ interface Props {
   m: Message;
   compact: boolean;
   editing: boolean;
+  highlighted: boolean;
   setEditing: (id: string | null) => void;
+  onReply: (m: Message) => void;
 }
 
-function MessageRowInner({ m, compact, editing, setEditing }: Props) {
+function MessageRowInner({ m, compact, editing, highlighted, setEditing, onReply }: Props) {
   const [picking, setPicking] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const mine = m.author.id === store.me?.id;
   const guild = m.guild_id ? store.guilds.get(m.guild_id) : store.guildOf(m.channel_id);
   const guildId = guild?.guild.id;
-  const canDelete = mine || guild?.guild.owner_id === store.me?.id;
+  const perms = store.permissions(guildId, m.channel_id);
+  const canDelete = mine || (!!guildId && has(perms, P.MANAGE_MESSAGES)); // in DMs, one's own only
+  const canPin = !guildId || has(perms, P.PIN_MESSAGES) || has(perms, P.MANAGE_MESSAGES);
   const name = store.displayName(m.author, guildId);
   const color = store.roleColor(guildId, m.author.id);
   const mentioned =
@@ -255,12 +358,15 @@ function MessageRowInner({ m, compact, editing, setEditing }: Props) {
   };
   return (
     <article
-      class={`message${compact ? " compact" : ""}${mentioned ? " mentioned" : ""}`}
+      class={`message${compact ? " compact" : ""}${mentioned ? " mentioned" : ""}${m.message_reference ? " reply" : ""}${
+        highlighted ? " highlight" : ""
+      }`}
       data-id={m.id}
       data-author={m.author.username}
       aria-label={`${name}: ${m.content || m.attachments.map((a) => a.filename).join(", ")}`}
       tabIndex={-1}
     >
+      {m.message_reference ? <ReplyPreview m={m} guildId={guildId} /> : null}
       {compact ? (
         <time class="gutter-time" dateTime={m.timestamp} title={new Date(m.timestamp).toLocaleString()}>
           {formatTime(m.timestamp, false)}
@@ -278,6 +384,11 @@ function MessageRowInner({ m, compact, editing, setEditing }: Props) {
             <time dateTime={m.timestamp} title={new Date(m.timestamp).toLocaleString()}>
               {formatTime(m.timestamp, true)}
             </time>
+            {m.pinned ? (
+              <span class="pinned-mark" title="Pinned" aria-label="Pinned">
+                <Pin size={13} />
+              </span>
+            ) : null}
           </header>
         )}
         {editing ? (
@@ -325,6 +436,22 @@ function MessageRowInner({ m, compact, editing, setEditing }: Props) {
             <button type="button" aria-label="Add reaction" title="Add reaction" onClick={() => setPicking(!picking)}>
               <Smile size={18} />
             </button>
+            <button type="button" aria-label="Reply" title="Reply" onClick={() => onReply(m)}>
+              <Reply size={18} />
+            </button>
+            {canPin ? (
+              <button
+                type="button"
+                aria-label={m.pinned ? "Unpin message" : "Pin message"}
+                title={m.pinned ? "Unpin" : "Pin"}
+                aria-pressed={!!m.pinned}
+                onClick={() =>
+                  setPinned(m, !m.pinned).catch((e) => store.toast(`Could not ${m.pinned ? "unpin" : "pin"}: ${String(e)}`))
+                }
+              >
+                <Pin size={18} />
+              </button>
+            ) : null}
             {mine ? (
               <button type="button" aria-label="Edit message" title="Edit" onClick={() => setEditing(m.id)}>
                 <Pencil size={18} />

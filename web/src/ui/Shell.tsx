@@ -4,29 +4,72 @@
  *
  * Routes: /channels/<guild>/<channel>, /channels/@me (home: no guild yet).
  */
-import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import {
   ack,
   channelTitle,
   defaultChannel,
   loadLatest,
   navigateTo,
-  openDm,
   prefetchGuilds,
   rememberChannel,
   setOpenChannel,
-  signOut,
+  setStatus,
 } from "../client";
+import { P, has } from "../permissions";
 import { store, type GuildState } from "../store";
-import { CHANNEL_CATEGORY, CHANNEL_TEXT, CHANNEL_VOICE, type Channel } from "../types";
+import { CHANNEL_CATEGORY, CHANNEL_TEXT, CHANNEL_VOICE, type Channel, type Message } from "../types";
 import { compareIds } from "../ids";
 import { Composer } from "./Composer";
 import { CreateGuildDialog, InviteDialog } from "./Dialogs";
 import { useMedia, useTheme, type ThemeChoice } from "./hooks";
-import { Chevron, Hash, LogOut, Menu, Monitor, Moon, Plus, Speaker, Sun, UserPlus, Users } from "./icons";
+import {
+  Activity,
+  Chevron,
+  Gear,
+  Hash,
+  Menu,
+  Monitor,
+  Moon,
+  Pin,
+  Plus,
+  Search,
+  Speaker,
+  Sun,
+  UserPlus,
+  Users,
+} from "./icons";
+import { lazyView } from "./lazy";
 import { MessageList } from "./MessageList";
 import { Avatar } from "./MessageView";
+import { MemberList, PinsPanel, PresenceDot, SearchPanel } from "./Panels";
+import type { Overlay } from "./settings/types";
 import { VoicePanel, VoiceUsers, joinVoice } from "./Voice";
+
+/** Settings, administration and diagnostics: their own file, fetched when first opened. */
+const SettingsOverlay = lazyView(() => import("./settings").then((m) => m.SettingsOverlay));
+
+/** Anything the guild settings offer: owners and those with a managing permission. */
+const ADMIN_BITS = [
+  P.MANAGE_GUILD,
+  P.MANAGE_ROLES,
+  P.MANAGE_CHANNELS,
+  P.KICK_MEMBERS,
+  P.BAN_MEMBERS,
+  P.MODERATE_MEMBERS,
+  P.VIEW_AUDIT_LOG,
+  P.MANAGE_GUILD_EXPRESSIONS,
+];
+
+export function canAdminister(guildId: string): boolean {
+  const perms = store.permissions(guildId);
+  return ADMIN_BITS.some((bit) => has(perms, bit));
+}
+
+/** Bit 0 of the user's flags (STAFF): the instance's admins, who may read /diag. */
+export function isInstanceAdmin(): boolean {
+  return ((store.me?.flags ?? 0) & 1) === 1;
+}
 
 function initials(name: string): string {
   return name
@@ -127,23 +170,103 @@ function ThemeToggle() {
   );
 }
 
-function UserPanel() {
+const STATUSES: { value: string; label: string }[] = [
+  { value: "online", label: "Online" },
+  { value: "idle", label: "Idle" },
+  { value: "dnd", label: "Do not disturb" },
+  { value: "invisible", label: "Invisible" },
+];
+
+function StatusMenu({ onClose }: { onClose: () => void }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    ref.current?.querySelector<HTMLButtonElement>("[aria-checked=true]")?.focus();
+    const away = (e: MouseEvent) => !ref.current?.parentElement?.contains(e.target as Node) && onClose();
+    document.addEventListener("mousedown", away);
+    return () => document.removeEventListener("mousedown", away);
+  }, []);
+  return (
+    <div class="menu status-menu" role="menu" aria-label="Set your status" ref={ref} onKeyDown={(e) => e.key === "Escape" && onClose()}>
+      {STATUSES.map((s) => (
+        <button
+          type="button"
+          role="menuitemradio"
+          aria-checked={store.myStatus === s.value}
+          key={s.value}
+          onClick={() => {
+            setStatus(s.value);
+            onClose();
+          }}
+        >
+          <span class={`presence inline ${s.value === "invisible" ? "offline" : s.value}`} />
+          {s.label}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+function UserPanel({ openOverlay }: { openOverlay: (o: Overlay) => void }) {
+  const [statusOpen, setStatusOpen] = useState(false);
   const me = store.me;
   if (!me) return null;
   const status = store.status;
+  const chosen = STATUSES.find((s) => s.value === store.myStatus)?.label ?? "Online";
   return (
     <div class="user-panel">
-      <Avatar user={me} size={32} />
+      <div class="status-anchor">
+        <button
+          type="button"
+          class="me-button"
+          aria-label={`Status: ${chosen}. Change it`}
+          aria-haspopup="menu"
+          aria-expanded={statusOpen}
+          onClick={() => setStatusOpen(!statusOpen)}
+        >
+          <span class="presence-wrap">
+            <Avatar user={me} size={32} />
+            <PresenceDot userId={me.id} />
+          </span>
+        </button>
+        {statusOpen ? <StatusMenu onClose={() => setStatusOpen(false)} /> : null}
+      </div>
       <div class="who">
         <div class="name">{me.global_name || me.username}</div>
         <div class={`conn ${status}`} role="status" data-status={status}>
-          {status === "ready" ? "Online" : status === "offline" ? "Offline" : status === "reconnecting" ? "Reconnecting…" : "Connecting…"}
+          {status === "ready"
+            ? store.myStatus === "online"
+              ? "Online"
+              : chosen
+            : status === "offline"
+              ? "Offline"
+              : status === "reconnecting"
+                ? "Reconnecting…"
+                : "Connecting…"}
         </div>
       </div>
-      <ThemeToggle />
-      <button type="button" class="icon-button" aria-label="Sign out" title="Sign out" onClick={() => void signOut()}>
-        <LogOut />
+      {isInstanceAdmin() ? (
+        <button
+          type="button"
+          class="icon-button"
+          aria-label="Instance diagnostics"
+          title="Instance diagnostics"
+          onMouseEnter={SettingsOverlay.preload}
+          onClick={() => openOverlay({ kind: "diag" })}
+        >
+          <Activity />
+        </button>
+      ) : null}
+      <button
+        type="button"
+        class="icon-button"
+        aria-label="User settings"
+        title="User settings (voice, appearance)"
+        onMouseEnter={SettingsOverlay.preload}
+        onClick={() => openOverlay({ kind: "user" })}
+      >
+        <Gear />
       </button>
+      <ThemeToggle />
     </div>
   );
 }
@@ -153,12 +276,32 @@ function ChannelList({
   active,
   onPick,
   onInvite,
+  openOverlay,
 }: {
   g: GuildState;
   active: string | null;
   onPick: () => void;
   onInvite: () => void;
+  openOverlay: (o: Overlay) => void;
 }) {
+  const admin = canAdminister(g.guild.id);
+  const manageChannels = has(store.permissions(g.guild.id), P.MANAGE_CHANNELS) || has(store.permissions(g.guild.id), P.MANAGE_ROLES);
+  const channelGear = (c: Channel) =>
+    manageChannels ? (
+      <button
+        type="button"
+        class="channel-gear"
+        aria-label={`Edit channel ${c.name}`}
+        title="Edit channel"
+        onClick={(e) => {
+          e.preventDefault();
+          e.stopPropagation();
+          openOverlay({ kind: "guild", guildId: g.guild.id, section: "channels", channelId: c.id });
+        }}
+      >
+        <Gear size={15} />
+      </button>
+    ) : null;
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
   const toggle = (id: string) => {
     const next = new Set(collapsed);
@@ -174,6 +317,18 @@ function ChannelList({
         <button type="button" class="icon-button" aria-label="Invite people" title="Invite people" onClick={onInvite}>
           <UserPlus />
         </button>
+        {admin ? (
+          <button
+            type="button"
+            class="icon-button"
+            aria-label="Server settings"
+            title="Server settings"
+            onMouseEnter={SettingsOverlay.preload}
+            onClick={() => openOverlay({ kind: "guild", guildId: g.guild.id })}
+          >
+            <Gear />
+          </button>
+        ) : null}
       </header>
       <ul>
         {g.channels.map((c) => {
@@ -194,11 +349,14 @@ function ChannelList({
           if (inCollapsed && !isActive) return null;
           if (c.type === CHANNEL_VOICE) {
             return (
-              <li key={c.id} class="channel voice">
-                <button type="button" onClick={() => joinVoice(g.guild.id, c.id)} aria-label={`Voice channel ${c.name}, join`}>
-                  <Speaker size={18} />
-                  <span class="name">{c.name}</span>
-                </button>
+              <li key={c.id} class="channel voice" data-channel={c.id}>
+                <div class="channel-row">
+                  <button type="button" onClick={() => joinVoice(g.guild.id, c.id)} aria-label={`Voice channel ${c.name}, join`}>
+                    <Speaker size={18} />
+                    <span class="name">{c.name}</span>
+                  </button>
+                  {channelGear(c)}
+                </div>
                 <VoiceUsers g={g} channelId={c.id} />
               </li>
             );
@@ -221,58 +379,13 @@ function ChannelList({
                 <Hash size={18} />
                 <span class="name">{c.name}</span>
                 {mentions ? <span class="badge">{mentions}</span> : null}
+                {channelGear(c)}
               </a>
             </li>
           );
         })}
       </ul>
     </nav>
-  );
-}
-
-function MemberList({ g }: { g: GuildState }) {
-  const members = [...g.members.values()].filter((m) => m.user);
-  const online = (id: string) => {
-    if (id === store.me?.id) return store.status === "ready";
-    const s = store.presences.get(id);
-    return !!s && s !== "offline" && s !== "invisible";
-  };
-  members.sort(
-    (a, b) =>
-      Number(online(b.user!.id)) - Number(online(a.user!.id)) ||
-      store.displayName(a.user!, g.guild.id).localeCompare(store.displayName(b.user!, g.guild.id)),
-  );
-  return (
-    <aside class="members" aria-label="Members">
-      <h2>Members — {members.length}</h2>
-      <ul>
-        {members.map((m) => {
-          const color = store.roleColor(g.guild.id, m.user!.id);
-          const on = online(m.user!.id);
-          return (
-            <li key={m.user!.id} class={on ? "online" : "offline"}>
-              <button
-                type="button"
-                class="member"
-                data-user={m.user!.id}
-                disabled={m.user!.id === store.me?.id}
-                title={m.user!.id === store.me?.id ? undefined : `Message ${m.user!.username}`}
-                aria-label={`${store.displayName(m.user!, g.guild.id)}${on ? "" : ", offline"}${m.user!.id === store.me?.id ? "" : ": send a message"}`}
-                onClick={() => openDm(m.user!.id).catch((e) => store.toast(`Could not open the conversation: ${String(e)}`))}
-              >
-                <span class="presence-wrap">
-                  <Avatar user={m.user!} size={28} />
-                  <span class={`presence ${on ? (store.presences.get(m.user!.id) ?? "online") : "offline"}`} />
-                </span>
-                <span class="name" style={color ? { color } : undefined}>
-                  {store.displayName(m.user!, g.guild.id)}
-                </span>
-              </button>
-            </li>
-          );
-        })}
-      </ul>
-    </aside>
   );
 }
 
@@ -305,24 +418,53 @@ function TypingLine({ channel, guildId }: { channel: Channel; guildId: string | 
 
 let firstChannelMarked = false;
 
+export type Panel = "members" | "pins" | "search" | null;
+
+function SearchBox({ onSearch }: { onSearch: (query: string) => void }) {
+  const [text, setText] = useState("");
+  return (
+    <form
+      class="search-box"
+      role="search"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (text.trim()) onSearch(text.trim());
+      }}
+    >
+      <input
+        type="search"
+        value={text}
+        placeholder="Search"
+        aria-label="Search this server"
+        onInput={(e) => setText(e.currentTarget.value)}
+      />
+      <Search size={16} />
+    </form>
+  );
+}
+
 function ChatPane({
   g,
   channel,
   onMenu,
-  showMembers,
-  toggleMembers,
+  panel,
+  setPanel,
+  onSearch,
 }: {
   g: GuildState | undefined;
   channel: Channel;
   onMenu: () => void;
-  showMembers: boolean;
-  toggleMembers: () => void;
+  panel: Panel;
+  setPanel: (panel: Panel) => void;
+  onSearch: (query: string) => void;
 }) {
   const [files, setFiles] = useState<File[]>([]);
   const [dragging, setDragging] = useState(false);
   const [editing, setEditing] = useState<string | null>(null);
+  const [replyTo, setReplyTo] = useState<Message | null>(null);
   const depth = useRef(0);
   const page = store.messages.get(channel.id);
+  const onReply = useCallback((m: Message) => setReplyTo(m), []);
 
   useEffect(() => {
     setOpenChannel(channel.id);
@@ -330,6 +472,7 @@ function ChatPane({
     void loadLatest(channel.id);
     setFiles([]);
     setEditing(null);
+    setReplyTo(null);
     return () => setOpenChannel(null);
   }, [channel.id]);
 
@@ -395,21 +538,39 @@ function ChatPane({
         <h2 class="channel-name">{g ? channel.name : channelTitle(channel)}</h2>
         {channel.topic ? <span class="topic">{channel.topic}</span> : null}
         <span class="spacer" />
-        {g ? (
         <button
           type="button"
-          class="icon-button members-button"
-          aria-label={showMembers ? "Hide members" : "Show members"}
-          aria-pressed={showMembers}
-          onClick={toggleMembers}
+          class="icon-button"
+          aria-label="Pinned messages"
+          title="Pinned messages"
+          aria-pressed={panel === "pins"}
+          onClick={() => setPanel(panel === "pins" ? null : "pins")}
         >
-          <Users />
+          <Pin />
         </button>
+        {g ? (
+          <button
+            type="button"
+            class="icon-button members-button"
+            aria-label={panel === "members" ? "Hide members" : "Show members"}
+            aria-pressed={panel === "members"}
+            onClick={() => setPanel(panel === "members" ? null : "members")}
+          >
+            <Users />
+          </button>
         ) : null}
+        {g ? <SearchBox onSearch={onSearch} /> : null}
       </header>
-      <MessageList channel={channel} editing={editing} setEditing={setEditing} />
+      <MessageList channel={channel} editing={editing} setEditing={setEditing} onReply={onReply} />
       <TypingLine channel={channel} guildId={g?.guild.id} />
-      <Composer channel={channel} files={files} setFiles={setFiles} onEditLast={editLast} />
+      <Composer
+        channel={channel}
+        files={files}
+        setFiles={setFiles}
+        onEditLast={editLast}
+        replyTo={replyTo}
+        setReplyTo={setReplyTo}
+      />
       {dragging ? (
         <div class="dropzone" aria-hidden="true">
           <div>
@@ -494,7 +655,9 @@ export function Shell({ path }: { path: string }) {
   const narrow = useMedia("(max-width: 760px)");
   const wide = useMedia("(min-width: 1100px)");
   const [navOpen, setNavOpen] = useState(false);
-  const [membersOpen, setMembersOpen] = useState(wide);
+  const [panel, setPanel] = useState<Panel>(wide ? "members" : null);
+  const [query, setQuery] = useState("");
+  const [overlay, setOverlay] = useState<Overlay | null>(null);
   const [creating, setCreating] = useState(false);
   const [inviting, setInviting] = useState(false);
 
@@ -546,7 +709,12 @@ export function Shell({ path }: { path: string }) {
   if (!store.ready) return <Connecting />;
   if (!channel) channelId = null;
   const showNav = !narrow || navOpen;
-  const showMembers = membersOpen && !narrow && !!g;
+  // Members need the room of a wide window; searches and pins show at any width.
+  const shownPanel = panel === "members" && (narrow || !g) ? null : panel === "search" && !g ? null : panel;
+  const openOverlay = (o: Overlay) => {
+    setNavOpen(false);
+    setOverlay(o);
+  };
   return (
     <div class={`shell${narrow ? " narrow" : ""}${navOpen ? " nav-open" : ""}`}>
       <a class="skip" href="#chat">
@@ -557,12 +725,18 @@ export function Shell({ path }: { path: string }) {
           <GuildRail active={guildId} home={home} onCreate={() => setCreating(true)} />
           <div class="sidebar">
             {g ? (
-              <ChannelList g={g} active={channelId} onPick={() => setNavOpen(false)} onInvite={() => setInviting(true)} />
+              <ChannelList
+                g={g}
+                active={channelId}
+                onPick={() => setNavOpen(false)}
+                onInvite={() => setInviting(true)}
+                openOverlay={openOverlay}
+              />
             ) : (
               <DmList active={home ? channelId : null} onPick={() => setNavOpen(false)} />
             )}
-            <VoicePanel />
-            <UserPanel />
+            <VoicePanel openOverlay={openOverlay} />
+            <UserPanel openOverlay={openOverlay} />
           </div>
         </div>
       ) : null}
@@ -572,13 +746,24 @@ export function Shell({ path }: { path: string }) {
           g={g}
           channel={channel}
           onMenu={() => setNavOpen(true)}
-          showMembers={showMembers}
-          toggleMembers={() => setMembersOpen(!membersOpen)}
+          panel={shownPanel}
+          setPanel={setPanel}
+          onSearch={(q) => {
+            setQuery(q);
+            setPanel("search");
+          }}
         />
       ) : (
         <Home onCreate={() => setCreating(true)} onMenu={() => setNavOpen(true)} />
       )}
-      {showMembers && g ? <MemberList g={g} /> : null}
+      {channel && shownPanel === "members" && g ? <MemberList g={g} /> : null}
+      {channel && shownPanel === "search" && g ? (
+        <SearchPanel guildId={g.guild.id} query={query} onClose={() => setPanel(wide ? "members" : null)} />
+      ) : null}
+      {channel && shownPanel === "pins" ? (
+        <PinsPanel channel={channel} onClose={() => setPanel(wide ? "members" : null)} />
+      ) : null}
+      {overlay ? <SettingsOverlay overlay={overlay} onClose={() => setOverlay(null)} /> : null}
       {creating ? <CreateGuildDialog onClose={() => setCreating(false)} /> : null}
       {inviting && g && (channel ?? g.channels.find((c) => c.type === CHANNEL_TEXT)) ? (
         <InviteDialog channel={(channel ?? g.channels.find((c) => c.type === CHANNEL_TEXT))!} onClose={() => setInviting(false)} />

@@ -1,10 +1,12 @@
 /** Voice channels in the sidebar: who is in each (speaking rings, mute and deafen marks,
- * per-user volume for those one hears), and the panel of one's own connection. */
+ * per-user volume up to 200% for those one hears), and the panel of one's own
+ * connection (mute, deafen, push-to-talk, voice settings, leave). */
 import { useState } from "preact/hooks";
 import { store, type GuildState } from "../store";
-import { voice } from "../voice";
+import { MAX_VOLUME, voice } from "../voice";
 import { Avatar } from "./MessageView";
-import { Headphones, HeadphonesOff, Mic, MicOff, PhoneOff } from "./icons";
+import { Gear, Headphones, HeadphonesOff, Mic, MicOff, PhoneOff } from "./icons";
+import type { Overlay } from "./settings/types";
 
 function VolumeControl({ userId, name }: { userId: string; name: string }) {
   const value = Math.round((voice.volumes[userId] ?? 1) * 100);
@@ -14,7 +16,7 @@ function VolumeControl({ userId, name }: { userId: string; name: string }) {
       <input
         type="range"
         min={0}
-        max={100}
+        max={MAX_VOLUME * 100}
         step={5}
         value={value}
         aria-label={`Volume of ${name}`}
@@ -63,43 +65,80 @@ export function VoiceUsers({ g, channelId }: { g: GuildState; channelId: string 
   );
 }
 
-export function VoicePanel() {
+export function VoicePanel({ openOverlay }: { openOverlay: (o: Overlay) => void }) {
   if (voice.phase === "idle" || !voice.guildId || !voice.channelId) return null;
+  const ptt = voice.settings.mode === "ptt";
   const g = store.guilds.get(voice.guildId);
   const channel = g?.channels.find((c) => c.id === voice.channelId);
   const label =
     voice.phase === "connected" ? "Voice connected" : voice.phase === "failed" ? "Voice failed" : "Connecting…";
   return (
-    <div class="voice-panel" role="region" aria-label="Voice connection" data-phase={voice.phase}>
+    <div
+      class="voice-panel"
+      role="region"
+      aria-label="Voice connection"
+      data-phase={voice.phase}
+      data-transmitting={voice.transmitting}
+      data-mode={voice.settings.mode}
+    >
       <div class="where">
-        <div class={`state ${voice.phase === "connected" ? "" : "connecting"}`}>{label}</div>
+        <div class={`state ${voice.phase === "connected" ? "" : "connecting"}`}>
+          <span class={voice.transmitting ? "tx on" : "tx"} aria-hidden="true" />
+          {label}
+        </div>
         <div class="channel-label">
           {channel?.name} / {g?.guild.name}
         </div>
       </div>
-      <button
-        type="button"
-        class="icon-button"
-        aria-pressed={voice.muted}
-        aria-label={voice.muted ? "Unmute" : "Mute"}
-        title={voice.muted ? "Unmute" : "Mute"}
-        onClick={() => voice.setMuted(!voice.muted)}
-      >
-        {voice.muted ? <MicOff /> : <Mic />}
-      </button>
-      <button
-        type="button"
-        class="icon-button"
-        aria-pressed={voice.deafened}
-        aria-label={voice.deafened ? "Undeafen" : "Deafen"}
-        title={voice.deafened ? "Undeafen" : "Deafen"}
-        onClick={() => voice.setDeafened(!voice.deafened)}
-      >
-        {voice.deafened ? <HeadphonesOff /> : <Headphones />}
-      </button>
-      <button type="button" class="icon-button hangup" aria-label="Leave voice" title="Leave voice" onClick={() => voice.leave()}>
-        <PhoneOff />
-      </button>
+      <div class="voice-panel-row">
+        <button
+          type="button"
+          class="icon-button"
+          aria-pressed={voice.muted}
+          aria-label={voice.muted ? "Unmute" : "Mute"}
+          title={voice.muted ? "Unmute" : "Mute"}
+          onClick={() => voice.setMuted(!voice.muted)}
+        >
+          {voice.muted ? <MicOff /> : <Mic />}
+        </button>
+        <button
+          type="button"
+          class="icon-button"
+          aria-pressed={voice.deafened}
+          aria-label={voice.deafened ? "Undeafen" : "Deafen"}
+          title={voice.deafened ? "Undeafen" : "Deafen"}
+          onClick={() => voice.setDeafened(!voice.deafened)}
+        >
+          {voice.deafened ? <HeadphonesOff /> : <Headphones />}
+        </button>
+        <button
+          type="button"
+          class="icon-button"
+          aria-label="Voice settings"
+          title="Voice settings"
+          onClick={() => openOverlay({ kind: "user" })}
+        >
+          <Gear />
+        </button>
+        <button type="button" class="icon-button hangup" aria-label="Leave voice" title="Leave voice" onClick={() => voice.leave()}>
+          <PhoneOff />
+        </button>
+      </div>
+      {ptt ? (
+        <button
+          type="button"
+          class={`ptt-button${voice.pttHeld ? " held" : ""}`}
+          aria-pressed={voice.pttHeld}
+          onPointerDown={(e) => {
+            e.currentTarget.setPointerCapture(e.pointerId);
+            voice.setPushToTalk(true);
+          }}
+          onPointerUp={() => voice.setPushToTalk(false)}
+          onPointerCancel={() => voice.setPushToTalk(false)}
+        >
+          Push to talk <kbd>{voice.settings.pttLabel}</kbd>
+        </button>
+      ) : null}
     </div>
   );
 }

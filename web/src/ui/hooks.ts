@@ -38,13 +38,15 @@ export function applyTheme(choice: ThemeChoice): void {
   }
 }
 
+/** The theme choice, read afresh each render so every control showing it agrees. */
 export function useTheme(): [ThemeChoice, (t: ThemeChoice) => void] {
-  const [theme, setTheme] = useState<ThemeChoice>(loadTheme);
+  const [, setTheme] = useState<ThemeChoice>(loadTheme);
   return [
-    theme,
+    loadTheme(),
     (t: ThemeChoice) => {
       applyTheme(t);
       setTheme(t);
+      store.changed();
     },
   ];
 }

@@ -1,0 +1,229 @@
+// Administration in the browser, end to end, on a fresh server (so Alice, registering
+// first, is the instance's admin). Alice owns a guild that Bob, Carol and Dave joined.
+// In the server settings she creates a coloured, hoisted role and gives it to Bob (his
+// name takes the colour in both member lists), creates a channel and hides it from
+// everyone with an overwrite (it leaves Bob's sidebar), times Bob out and back, kicks
+// Dave (who comes back, is banned and unbanned), bans Carol, revokes the invite, and
+// reads all of it in the audit log. Bob, a
+// moderator now, sees only the sections his role allows. The instance's diagnostics
+// view is there for Alice and absent for Bob (whose API call gets 403, code 50013).
+// Screenshots of the settings, audit log and diagnostics, light and dark.
+//
+//   node tests/web/admin.mjs --base http://127.0.0.1:PORT --out DIR
+
+import { T, check, launch, options, registerByApi, rest, screenshotFailures, shot as shotIn, watch } from "./common.mjs";
+
+const { base: BASE, out: OUT, chromium: CHROMIUM } = options();
+const problems = [];
+const figures = {};
+const shot = (page, name) => shotIn(page, OUT, name);
+
+/** A REST call with another person's token (people without a browser here). */
+async function restAs(page, token, method, path, body) {
+  return page.evaluate(
+    async ({ token, method, path, body }) => {
+      const response = await fetch(`/api/v10${path}`, {
+        method,
+        headers: { "Content-Type": "application/json", Authorization: token },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return response.status === 204 ? null : response.json();
+    },
+    { token, method, path, body },
+  );
+}
+
+/** Both themes of the same view: light as the context is, then dark. */
+async function shotBoth(page, name) {
+  await shot(page, `${name}-light`);
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot(page, `${name}-dark`);
+  await page.emulateMedia({ colorScheme: "light" });
+}
+
+async function main() {
+  const browser = await launch(CHROMIUM);
+  try {
+    const ctxA = await browser.newContext({ viewport: { width: 1280, height: 820 }, colorScheme: "light" });
+    const ctxB = await browser.newContext({ viewport: { width: 1200, height: 780 }, colorScheme: "dark" });
+    const a = await ctxA.newPage();
+    const b = await ctxB.newPage();
+    watch(a, "alice", problems);
+    watch(b, "bob", problems);
+    a.setDefaultTimeout(T);
+    b.setDefaultTimeout(T);
+
+    const suffix = Date.now().toString(36).slice(-5);
+    const alice = await registerByApi(a, BASE, `admin_${suffix}`, "correct horse battery");
+    const bob = await registerByApi(b, BASE, `bob_${suffix}`, "another long passphrase");
+    const carol = await rest(a, "POST", "/auth/register", { username: `carol_${suffix}`, password: "a third passphrase" });
+    const dave = await rest(a, "POST", "/auth/register", { username: `dave_${suffix}`, password: "a fourth passphrase" });
+    const me = await rest(a, "GET", "/users/@me");
+    check((me.flags & 1) === 1, `the first account is an instance admin (flags ${me.flags})`);
+
+    const guild = await rest(a, "POST", "/guilds", { name: "Admin Guild" });
+    const channels = await rest(a, "GET", `/guilds/${guild.id}/channels`);
+    const general = channels.find((c) => c.type === 0);
+    const invite = await rest(a, "POST", `/channels/${general.id}/invites`, {});
+    await rest(b, "POST", `/invites/${invite.code}`);
+    await restAs(a, carol.token, "POST", `/invites/${invite.code}`);
+    await restAs(a, dave.token, "POST", `/invites/${invite.code}`);
+
+    for (const page of [a, b]) {
+      await page.goto(`${BASE}/channels/${guild.id}/${general.id}`);
+      await page.locator(".chat-header .channel-name", { hasText: "general" }).waitFor();
+      await page.locator(`.members button[data-user="${dave.user_id}"]`).waitFor();
+    }
+    check((await b.getByRole("button", { name: "Server settings" }).count()) === 0, "members see no server settings");
+
+    // --- a role with a colour, shown separately, allowed to kick ----------------------------
+    await a.getByRole("button", { name: "Server settings" }).click();
+    const settings = a.getByRole("dialog", { name: "Server settings" });
+    await settings.locator('[data-section="roles"]').click();
+    await settings.getByRole("button", { name: "Create role" }).click();
+    const editor = settings.locator("form.role-editor");
+    await editor.getByLabel("Role name").fill("Moderators");
+    await editor.getByRole("button", { name: "Colour #e67e22" }).click();
+    await editor.getByLabel("Show members with this role separately in the member list").check();
+    await editor.locator('input[name="KICK_MEMBERS"]').check();
+    await editor.locator('input[name="MODERATE_MEMBERS"]').check();
+    await editor.getByRole("button", { name: "Save changes" }).click();
+    await editor.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    await settings.locator(".pick-list button", { hasText: "Moderators" }).waitFor();
+    await settings.locator(".settings-main").evaluate((el) => el.scrollTo(0, 0));
+    await shotBoth(a, "21-settings-roles");
+
+    // --- Bob gets the role: his name takes its colour, in its own group ----------------------
+    await settings.locator('[data-section="members"]').click();
+    const bobRow = settings.locator(`tr[data-user="${bob.user_id}"]`);
+    await bobRow.getByLabel(/^Add a role to /).selectOption({ label: "Moderators" });
+    await bobRow.locator(".chip", { hasText: "Moderators" }).waitFor();
+    await shotBoth(a, "22-settings-members");
+    const orange = "rgb(230, 126, 34)";
+    const colourOf = (page) =>
+      page.locator(`.members section[data-group] button[data-user="${bob.user_id}"] .name`).evaluate((el) => getComputedStyle(el).color);
+
+    // --- a channel hidden from everyone by an overwrite -------------------------------------
+    await settings.locator('[data-section="channels"]').click();
+    await settings.getByLabel("New channel name").fill("secret");
+    await settings.getByRole("button", { name: "Create channel" }).click();
+    await settings.locator('.pick-list button[aria-current="true"]', { hasText: "secret" }).waitFor();
+    const secret = (await rest(a, "GET", `/guilds/${guild.id}/channels`)).find((c) => c.name === "secret");
+    check(secret, "the channel was made");
+    await b.locator(`.channels a[data-channel="${secret.id}"]`).waitFor(); // Bob sees it at first
+    await settings.getByLabel("Add an overwrite for").selectOption({ label: "@everyone" });
+    await settings.getByRole("radio", { name: "View channels: deny" }).click();
+    await settings.getByRole("button", { name: "Save permissions" }).click();
+    await settings.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    await shotBoth(a, "23-settings-channel-permissions");
+    await b.locator(`.channels a[data-channel="${secret.id}"]`).waitFor({ state: "detached" });
+    check((await a.locator(`.channels a[data-channel="${secret.id}"]`).count()) === 1, "the owner still sees it");
+
+    // --- timeout, kick, ban ----------------------------------------------------------------
+    await settings.locator('[data-section="members"]').click();
+    await bobRow.getByLabel(/^Time out /).selectOption({ label: "1 hour" });
+    await bobRow.locator(".tag", { hasText: "TIMED OUT" }).waitFor();
+    await bobRow.getByRole("button", { name: "End timeout" }).click();
+    await bobRow.locator(".tag", { hasText: "TIMED OUT" }).waitFor({ state: "detached" });
+    const daveRow = settings.locator(`tr[data-user="${dave.user_id}"]`);
+    await daveRow.getByRole("button", { name: "Kick" }).click();
+    await daveRow.getByRole("button", { name: /^Kick .*\?$/ }).click();
+    await daveRow.waitFor({ state: "detached" });
+    const carolRow = settings.locator(`tr[data-user="${carol.user_id}"]`);
+    await carolRow.getByRole("button", { name: "Ban" }).click();
+    await carolRow.getByRole("button", { name: /^Ban .*\?$/ }).click();
+    await carolRow.waitFor({ state: "detached" });
+    await b.locator(`.members button[data-user="${carol.user_id}"]`).waitFor({ state: "detached" });
+    await settings.locator('[data-section="bans"]').click();
+    await settings.locator(`tr[data-user="${carol.user_id}"]`).waitFor();
+    await restAs(a, dave.token, "POST", `/invites/${invite.code}`); // a kick is no ban: Dave may come back
+    await settings.locator('[data-section="members"]').click();
+    await daveRow.getByRole("button", { name: "Ban" }).click();
+    await daveRow.getByRole("button", { name: /^Ban .*\?$/ }).click();
+    await daveRow.waitFor({ state: "detached" });
+    await settings.locator('[data-section="bans"]').click();
+    const daveBan = settings.locator(`tr[data-user="${dave.user_id}"]`);
+    await daveBan.getByRole("button", { name: "Unban" }).click();
+    await daveBan.getByRole("button", { name: "Really unban?" }).click();
+    await daveBan.waitFor({ state: "detached" });
+    await settings.locator(`tr[data-user="${carol.user_id}"]`).waitFor();
+
+    // --- invites: listed, then revoked --------------------------------------------------------
+    await settings.locator('[data-section="invites"]').click();
+    await settings.locator(`tr[data-invite="${invite.code}"]`).waitFor();
+    await settings.locator(`tr[data-invite="${invite.code}"]`).getByRole("button", { name: "Revoke" }).click();
+    await settings.getByRole("button", { name: "Really revoke?" }).click();
+    await settings.getByText("No invites are active.").waitFor();
+
+    // --- the audit log tells all of it ------------------------------------------------------
+    await settings.locator('[data-section="audit"]').click();
+    const log = settings.locator(".audit-list");
+    for (const [action, text] of [
+      [30, "created the role"],
+      [25, "changed the roles of"],
+      [13, "added permissions to"],
+      [24, "updated the member"],
+      [20, "kicked"],
+      [22, "banned"],
+      [23, "unbanned"],
+      [42, "deleted the invite"],
+    ]) {
+      await log.locator(`.audit-entry[data-action="${action}"]`, { hasText: text }).first().waitFor();
+    }
+    check(
+      (await log.locator('.audit-entry[data-action="25"]').first().innerText()).includes("added @Moderators"),
+      "the role change names the role",
+    );
+    check(
+      (await log.locator('.audit-entry[data-action="13"]').first().innerText()).includes("View channels"),
+      "the overwrite names the permission",
+    );
+    await a.mouse.move(5, 5);
+    await shotBoth(a, "24-audit-log");
+    await a.getByRole("button", { name: "Close settings" }).click();
+    await settings.waitFor({ state: "detached" });
+
+    // The role's colour, in Alice's member list and in Bob's own, in the role's group.
+    await a.locator(`.members section[data-group] button[data-user="${bob.user_id}"]`).waitFor();
+    check((await colourOf(a)) === orange, `Bob's name is orange for Alice (${await colourOf(a)})`);
+    await b.locator(`.members section[data-group]:has(h2:text("Moderators")) button[data-user="${bob.user_id}"]`).waitFor();
+    check((await colourOf(b)) === orange, `Bob's name is orange for Bob (${await colourOf(b)})`);
+    await shot(a, "25-role-colour-light");
+
+    // --- Bob, a moderator now, gets the sections his role allows ----------------------------
+    await b.getByRole("button", { name: "Server settings" }).click();
+    const bobSettings = b.getByRole("dialog", { name: "Server settings" });
+    await bobSettings.locator('[data-section="members"]').waitFor();
+    const sections = await bobSettings.locator(".settings-tab").evaluateAll((tabs) => tabs.map((t) => t.dataset.section));
+    check(JSON.stringify(sections) === JSON.stringify(["members"]), `Bob's sections: ${sections}`);
+    await b.getByRole("button", { name: "Close settings" }).click();
+
+    // --- the instance's diagnostics: Alice's, not Bob's ----------------------------------------
+    check((await b.getByRole("button", { name: "Instance diagnostics" }).count()) === 0, "no diagnostics entry for Bob");
+    const refused = await rest(b, "GET", "/diag");
+    check(refused.code === 50013, `Bob is refused /diag: ${JSON.stringify(refused)}`);
+    await a.getByRole("button", { name: "Instance diagnostics" }).click();
+    const diag = a.getByRole("dialog", { name: "Instance diagnostics" });
+    await diag.locator('.card[data-total="processes"] .card-value').waitFor();
+    await diag.locator('table[aria-label="Processes"] tbody tr').first().waitFor();
+    const cards = await diag.locator(".card").count();
+    check(cards === 5, `five totals (${cards})`);
+    check((await diag.locator('.card[data-total="connections"] .card-value').innerText()) !== "0", "gateway connections are counted");
+    await diag.locator('table[aria-label="Media nodes"] tbody tr').first().waitFor();
+    figures.diag_processes = await diag.locator('table[aria-label="Processes"] tbody tr').count();
+    await shotBoth(a, "26-diag");
+    await a.getByRole("button", { name: "Close settings" }).click();
+
+    check(problems.length === 0, `no page errors or CSP violations:\n${problems.join("\n")}`);
+    console.log(JSON.stringify({ ok: true, figures }));
+  } catch (error) {
+    await screenshotFailures(browser, OUT);
+    console.error(String(error?.stack ?? error));
+    if (problems.length) console.error(problems.join("\n"));
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();
