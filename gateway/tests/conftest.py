@@ -28,6 +28,7 @@ from spectrus_gateway.media import MediaNodes, NodesFile
 from spectrus_gateway.presence import MemoryPresenceStore
 from spectrus_gateway.server import Gateway
 from spectrus_gateway.sessions import MemorySessionStore
+from spectrus_gateway.wire import GatewayWebSocketProtocol
 from spectrus_media.service import MediaService
 
 
@@ -159,6 +160,7 @@ async def _running(ctx: Context, media: MediaNodes | None) -> AsyncIterator[Stac
             port=port,
             log_config=None,
             lifespan="off",
+            ws=GatewayWebSocketProtocol,
             ws_per_message_deflate=False,
         )
     )

@@ -43,7 +43,10 @@ def _require(settings: Settings) -> None:
 
 
 def http_config(app: Callable[..., Any], settings: Settings) -> uvicorn.Config:
-    """How every Spectrus process serves HTTP and WebSocket."""
+    """How every Spectrus process serves HTTP and WebSocket (the gateway's WebSocket
+    protocol joins the frames of one loop turn into one write; see spectrus_gateway.wire)."""
+    from spectrus_gateway.wire import GatewayWebSocketProtocol
+
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -53,6 +56,7 @@ def http_config(app: Callable[..., Any], settings: Settings) -> uvicorn.Config:
         lifespan="on",
         timeout_graceful_shutdown=30,
         server_header=False,
+        ws=GatewayWebSocketProtocol,
         ws_per_message_deflate=False,  # the gateway compresses its own stream
     )
 
