@@ -268,6 +268,12 @@ def main() -> int:
         "--compare-gateways",
         help="comma-separated gateway counts (e.g. 1,3): the same workload on each in turn",
     )
+    parser.add_argument(
+        "--users-per-gateway",
+        type=int,
+        help="scale users with the gateway count (users = this x gateways): with "
+        "--compare-gateways, every gateway carries the same load in every run",
+    )
     parser.add_argument("--workdir", type=Path, help="keep the deployment's files here")
     args = parser.parse_args()
 
@@ -290,7 +296,7 @@ def main() -> int:
             runs.append(
                 run_once(
                     scenario,
-                    args.users,
+                    args.users_per_gateway * gateways if args.users_per_gateway else args.users,
                     args.duration,
                     gateways,
                     args.apis,
@@ -312,7 +318,8 @@ def main() -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        stem = f"{scenario.stem}-{args.users}u-" + "-".join(f"{g}g" for g in counts) + f"-{stamp}"
+        scale = f"{args.users_per_gateway}upg" if args.users_per_gateway else f"{args.users}u"
+        stem = f"{scenario.stem}-{scale}-" + "-".join(f"{g}g" for g in counts) + f"-{stamp}"
         (args.out / f"{stem}.md").write_text(text)
         (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=1))
     print("@@ " + json.dumps({"ok": summary["ok"], "problems": problems}))

@@ -32,6 +32,7 @@ SCENARIOS = [
     ("many_small_guilds", 32, 10),
     ("reconnect_storm", 20, 12),
     ("voice_evening", 16, 10),
+    ("steady_fanout", 30, 8),
 ]
 
 
