@@ -90,17 +90,21 @@ def revision() -> str:
     )
 
 
+def scrape(port: int) -> str | None:
+    """A process's /metrics text, or None when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            return str(answer.read().decode())
+    except OSError:
+        return None
+
+
 def gateway_dispatches(deployment: Deployment, last: dict[str, float]) -> dict[str, float]:
     """Each gateway's spectrus_gateway_dispatches_total (a dead one keeps its last value)."""
     out = dict(last)
     for proc in deployment.gateway:
-        if not proc.alive():
-            continue
-        url = f"http://127.0.0.1:{proc.port}/metrics"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                text = answer.read().decode()
-        except OSError:
+        text = scrape(proc.port) if proc.alive() else None
+        if text is None:
             continue
         for line in text.splitlines():
             if line.startswith("spectrus_gateway_dispatches_total "):
@@ -113,11 +117,8 @@ def api_durations(deployment: Deployment) -> dict[str, list[float]]:
     spectrus_http_request_duration_seconds histograms (the server's side of latency)."""
     out: dict[str, list[float]] = {}
     for proc in deployment.api:
-        url = f"http://127.0.0.1:{proc.port}/metrics"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                text = answer.read().decode()
-        except OSError:
+        text = scrape(proc.port)
+        if text is None:
             continue
         for line in text.splitlines():
             for suffix, slot in (("_sum{", 0), ("_count{", 1)):

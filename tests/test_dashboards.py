@@ -9,9 +9,9 @@ process that is comes from the selector's own labels, the ones Prometheus Operat
 to the chart's targets: ``app_kubernetes_io_component`` (``="api"``, or ``=~"api|gateway"``)
 for a community's processes, ``job="spectrus-operator"`` for the operator. Every selector
 must say: ``process_cpu_seconds_total`` alone would match every process in the Prometheus.
-Operator selectors are checked in ``tests/kube/test_dashboard_operator.py``, which runs the
-operator against a real kube-apiserver and loads this module's checker by path (test files
-cannot import each other under ``--import-mode=importlib``).
+Operator selectors are checked in ``tests/kube/test_operator.py``, which runs the operator
+against a real kube-apiserver and loads this module's checker by path (test files cannot
+import each other under ``--import-mode=importlib``).
 
 The metric names come from a small PromQL lexer (``selectors``), not a regex over the
 text: function and aggregation names, keywords, label names in ``{}`` and ``by (...)``,

@@ -8,15 +8,18 @@ Each test runs its own operator process, watching only the test's own namespace.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -439,3 +442,47 @@ def test_missing_secret_is_reported_then_recovered(cluster: Cluster, operator: O
     assert "Secret gamma-db (postgres.secretRef) does not exist" in ready["message"]
     cluster.apply(db_secret("gamma"))
     cluster.ready("gamma")
+
+
+def _dashboard_checker() -> ModuleType:
+    """``tests/test_dashboards.py``'s checker, loaded by path (test files cannot import
+    each other under ``--import-mode=importlib``; one checker is what both must agree on)."""
+    spec = importlib.util.spec_from_file_location(
+        "spectrus_dashboard_checker", ROOT / "tests" / "test_dashboards.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dashboard_queries_name_only_what_the_operator_exports(
+    cluster: Cluster, operator: Operator
+) -> None:
+    """The operator's side of ``tests/test_dashboards.py``: every query that selects the
+    operator (``job="spectrus-operator"``, in any dashboard) names a metric the running
+    operator exports, scraped once it brought a Community to Ready (so its labelled
+    series have samples)."""
+    checker = _dashboard_checker()
+    cluster.apply(db_secret("dash"))
+    cluster.apply(community("dash", gateway={"replicas": 1}, media={"replicas": 1}))
+    cluster.ready("dash")
+    response = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=10)
+    assert response.status_code == 200
+    exported = {"operator": checker.sample_names(response.text)}
+
+    checked = 0
+    for name in sorted(checker.UIDS):
+        dashboard = checker.load(name)
+        assert checker.unexported(dashboard, exported) == [], name
+        checked += len(checker.names_by_process(dashboard).get("operator", ()))
+    assert checked >= 8  # the operator dashboard's names, and the overview's `up`
+
+    # The same check fails on a name the operator does not export.
+    dashboard = checker.load("operator.json")
+    dashboard["panels"][0]["targets"][0]["expr"] = (
+        'spectrus_operator_nonexistent_total{job="spectrus-operator"}'
+    )
+    (problem,) = checker.unexported(dashboard, exported)
+    assert problem.endswith("spectrus_operator_nonexistent_total is not exported by operator")
