@@ -120,17 +120,16 @@ def span(
     name: str,
     *,
     kind: SpanKind = SpanKind.INTERNAL,
-    parent: str | context.Context | None = None,
+    parent: str | None = None,
     attributes: Mapping[str, str | int] | None = None,
     links: Iterable[str | None] = (),
 ) -> AbstractContextManager[Span | None]:
     """A span around a block, current inside it; nothing at all when tracing is off.
     ``parent`` is a ``traceparent`` carried from another process (otherwise the current
-    span is the parent), or a context read from a request's headers; ``links`` are others
-    the span relates to."""
+    span is the parent); ``links`` are others the span relates to."""
     if not _state.enabled:
         return nullcontext()
-    ctx = _extract(parent) if isinstance(parent, str) else parent
+    ctx = None if parent is None else _extract(parent)
     return _state.tracer.start_as_current_span(
         name,
         context=ctx,
@@ -170,18 +169,6 @@ def traceparent() -> str | None:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier.get("traceparent")
-
-
-def from_headers(headers: Iterable[tuple[bytes, bytes]]) -> context.Context | None:
-    """The trace context a client sent in HTTP headers (ASGI form), if any."""
-    if not _state.enabled:
-        return None
-    carrier = {
-        k.decode("latin-1"): v.decode("latin-1")
-        for k, v in headers
-        if k in (b"traceparent", b"tracestate")
-    }
-    return propagate.extract(carrier) if carrier else None
 
 
 def metadata() -> tuple[tuple[str, str], ...]:
