@@ -3,10 +3,10 @@
 PostgreSQL's outbox is the truth; the bus only rings the doorbell, fast. Each envelope
 carries the stream, its seq and epoch, and the event itself, so a reader that sees every
 message never reads the database, and a reader that sees a gap or a new epoch backfills
-from the outbox. It also carries when the event was committed (for the gateways'
-commit-to-delivery latency) and, when tracing is on, the ``traceparent`` of the write
-that made it, so each gateway's dispatch joins the request's trace. Ephemeral events (presence, voice states) travel with ``seq=None``:
-they are not stored and are not replayed.
+from the outbox. It also carries when the event was committed (for the gateways' commit-
+to-delivery latency) and, when tracing is on, the ``traceparent`` of the write that made
+it, so each gateway's dispatch joins the request's trace. Ephemeral events (presence,
+voice states) travel with ``seq=None``: they are not stored and are not replayed.
 """
 
 from __future__ import annotations
