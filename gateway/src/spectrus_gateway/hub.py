@@ -413,14 +413,17 @@ class Hub:
     ) -> None:
         """``session`` now follows ``stream_id`` from just after ``after``; with
         ``announce`` (a guild join) its GUILD_CREATE goes first."""
+        followed = stream_id in self.streams
         stream = await self._ensure(stream_id)
         if announce:
-            # Followed already, the stream may be behind the join (its doorbells are
-            # still on the way): the view the GUILD_CREATE is cut from must include the
-            # joiner, so it catches up with the database first.
-            current = (await snapshots.heads(self.ctx.db, [stream_id])).seqs[stream_id]
-            if stream.head < current:
-                await self._backfill({stream_id: (stream.head, current)}, out)
+            if followed:
+                # The stream may be behind the join (its doorbells are still on the way):
+                # the view the GUILD_CREATE is cut from must include the joiner, so it
+                # catches up with the database first. (A stream followed just now was
+                # read at the database's head.)
+                current = (await snapshots.heads(self.ctx.db, [stream_id])).seqs[stream_id]
+                if stream.head < current:
+                    await self._backfill({stream_id: (stream.head, current)}, out)
             payload = await self._guild_create(session, stream)
             if payload is None:
                 return
