@@ -11,7 +11,7 @@
 //
 //   node tests/web/admin.mjs --base http://127.0.0.1:PORT --out DIR
 
-import { T, check, launch, options, registerByApi, rest, screenshotFailures, shot as shotIn, watch } from "./common.mjs";
+import { T, check, launch, options, registerByApi, rest, runScenario, shot as shotIn, watch } from "./common.mjs";
 
 const { base: BASE, out: OUT, chromium: CHROMIUM } = options();
 const problems = [];
@@ -43,7 +43,7 @@ async function shotBoth(page, name) {
 
 async function main() {
   const browser = await launch(CHROMIUM);
-  try {
+  await runScenario({ browser, out: OUT, problems, figures }, async () => {
     const ctxA = await browser.newContext({ viewport: { width: 1280, height: 820 }, colorScheme: "light" });
     const ctxB = await browser.newContext({ viewport: { width: 1200, height: 780 }, colorScheme: "dark" });
     const a = await ctxA.newPage();
@@ -214,16 +214,7 @@ async function main() {
     await shotBoth(a, "26-diag");
     await a.getByRole("button", { name: "Close settings" }).click();
 
-    check(problems.length === 0, `no page errors or CSP violations:\n${problems.join("\n")}`);
-    console.log(JSON.stringify({ ok: true, figures }));
-  } catch (error) {
-    await screenshotFailures(browser, OUT);
-    console.error(String(error?.stack ?? error));
-    if (problems.length) console.error(problems.join("\n"));
-    process.exitCode = 1;
-  } finally {
-    await browser.close();
-  }
+  });
 }
 
 await main();

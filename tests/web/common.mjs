@@ -99,3 +99,22 @@ export async function screenshotFailures(browser, out) {
     }
   }
 }
+
+/** Run a scenario's steps in `browser`. When they pass and no page reported a problem,
+ * print its figures as JSON; when not, screenshot every open page, print the error and
+ * set a failing exit code. The browser is closed (and `cleanup` run) either way. */
+export async function runScenario({ browser, out, problems, figures, cleanup }, steps) {
+  try {
+    await steps();
+    check(problems.length === 0, `no page errors or CSP violations:\n${problems.join("\n")}`);
+    console.log(JSON.stringify({ ok: true, figures }));
+  } catch (error) {
+    await screenshotFailures(browser, out);
+    console.error(String(error?.stack ?? error));
+    if (problems.length) console.error(problems.join("\n"));
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+    cleanup?.();
+  }
+}

@@ -19,7 +19,7 @@
 
 import { createServer } from "node:http";
 import { deflateSync } from "node:zlib";
-import { T, check, launch, options, rest, screenshotFailures, shot as shotIn, watch as watchIn } from "./common.mjs";
+import { T, check, launch, options, rest, runScenario, shot as shotIn, watch as watchIn } from "./common.mjs";
 
 const { base: BASE, out: OUT, chromium: CHROMIUM } = options();
 const figures = {};
@@ -114,7 +114,7 @@ async function main() {
   const suffix = Date.now().toString(36).slice(-5);
   const alice = { name: `alice_${suffix}`, password: "correct horse battery" };
   const bob = { name: `bob_${suffix}`, password: "another long passphrase" };
-  try {
+  await runScenario({ browser, out: OUT, problems, figures, cleanup: () => site.close() }, async () => {
     const ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "light" });
     const ctxB = await browser.newContext({ viewport: { width: 1100, height: 760 }, colorScheme: "dark" });
     const a = await ctxA.newPage();
@@ -541,17 +541,7 @@ async function main() {
     );
     await ctxC.close();
 
-    check(problems.length === 0, `no page errors or CSP violations:\n${problems.join("\n")}`);
-    console.log(JSON.stringify({ ok: true, figures }));
-  } catch (error) {
-    await screenshotFailures(browser, OUT);
-    console.error(String(error?.stack ?? error));
-    if (problems.length) console.error(problems.join("\n"));
-    process.exitCode = 1;
-  } finally {
-    await browser.close();
-    site.close();
-  }
+  });
 }
 
 await main();

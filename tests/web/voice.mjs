@@ -19,7 +19,7 @@ import {
   options,
   registerByApi,
   rest,
-  screenshotFailures,
+  runScenario,
   shot,
   watch,
 } from "./common.mjs";
@@ -52,7 +52,7 @@ async function main() {
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
   ]);
-  try {
+  await runScenario({ browser, out: OUT, problems, figures }, async () => {
     const context = () =>
       browser.newContext({
         viewport: { width: 1200, height: 760 },
@@ -190,16 +190,7 @@ async function main() {
     await b.locator(`.voice-users li[data-user="${alice.user_id}"]`).waitFor({ state: "detached" });
     await a.locator(".voice-panel").waitFor({ state: "detached" });
 
-    check(problems.length === 0, `no page errors or CSP violations:\n${problems.join("\n")}`);
-    console.log(JSON.stringify({ ok: true, figures }));
-  } catch (error) {
-    await screenshotFailures(browser, OUT);
-    console.error(String(error?.stack ?? error));
-    if (problems.length) console.error(problems.join("\n"));
-    process.exitCode = 1;
-  } finally {
-    await browser.close();
-  }
+  });
 }
 
 await main();

@@ -9,9 +9,10 @@
  * gateway's events (roles, channels, members) or refetch after an action.
  */
 import type { ComponentChildren } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { store } from "../../store";
 import { X } from "../icons";
+import { useModalDialog } from "../Modal";
 import { AuditLogView } from "./Audit";
 import { ChannelsSection } from "./Channels";
 import { DiagView } from "./Diag";
@@ -57,22 +58,9 @@ function Layer({
   onClose: () => void;
   children: ComponentChildren;
 }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
-    const dialog = ref.current;
-    if (dialog && !dialog.open) dialog.showModal();
-    return () => dialog?.close();
-  }, []);
+  const { ref, onCancel } = useModalDialog(onClose);
   return (
-    <dialog
-      ref={ref}
-      class="settings-layer"
-      aria-label={label}
-      onCancel={(e) => {
-        e.preventDefault();
-        onClose();
-      }}
-    >
+    <dialog ref={ref} class="settings-layer" aria-label={label} onCancel={onCancel}>
       <div class="settings-shell">
         <nav class="settings-nav" aria-label={`${label} sections`}>
           <div class="settings-nav-title">{title}</div>
