@@ -155,6 +155,19 @@ async def test_a_join_while_others_of_the_guild_are_connected_here_is_complete(s
     await client.close()
 
 
+async def test_members_are_told_when_a_channel_they_see_is_deleted(stack) -> None:
+    owner, member = await stack.register("owner"), await stack.register("member")
+    guild, _ = await _guild(stack, owner, member)
+    extra = await stack.call(
+        owner, "POST", f"/guilds/{guild['id']}/channels", 201, json={"name": "doomed"}
+    )
+    client = await stack.client(member)
+    await stack.call(owner, "DELETE", f"/channels/{extra['id']}")
+    gone = await client.next_dispatch("CHANNEL_DELETE")
+    assert (gone.data["id"], gone.data["guild_id"]) == (extra["id"], guild["id"])
+    await client.close()
+
+
 def client_user(guild_create) -> str:
     return next(
         m["user"]["id"] for m in guild_create.data["members"] if m["user"]["username"] == "joiner"

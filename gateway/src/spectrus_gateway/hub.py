@@ -314,11 +314,16 @@ class Hub:
         seen_before = None
         if view is not None and ev.event in _PERMISSION_EVENTS:
             seen_before = {s.user_id: view.visible_channels(s.user_id) for s in stream.followers}
-        if view is not None:
+        # A deleted channel is seen by nobody once the view drops it: its deletion goes
+        # to those who saw it, so it is routed first.
+        view_first = ev.event != "CHANNEL_DELETE"
+        if view is not None and view_first:
             view.apply(ev.event, ev.data)
         routed_before, started = out.routed, time.time_ns()
         await self._route(stream, ev, out)
         out.applied.append((ev, started, out.routed - routed_before))
+        if view is not None and not view_first:
+            view.apply(ev.event, ev.data)
         if seen_before is not None:
             await self._visibility_changed(stream, ev, seen_before, out)
         if self.on_applied is not None:
