@@ -4,8 +4,12 @@
 // name takes the colour in both member lists), creates a channel and hides it from
 // everyone with an overwrite (it leaves Bob's sidebar), times Bob out and back, kicks
 // Dave (who comes back, is banned and unbanned), bans Carol, revokes the invite, and
-// reads all of it in the audit log. Bob, a
-// moderator now, sees only the sections his role allows. The instance's diagnostics
+// reads all of it in the audit log. She also builds a category with channels in it
+// (created, moved into it, reordered, renamed, deleted), which Bob's sidebar follows
+// live; the settings have addresses (Back closes them, Forward reopens them, a link opens
+// a section). Bob sets his nickname by a link to his server profile, and Alice sees it
+// in the member list and on his message. Bob, a moderator now, sees only the sections
+// his role allows. The instance's diagnostics
 // view is there for Alice and absent for Bob (whose API call gets 403, code 50013).
 // Screenshots of the settings, audit log and diagnostics, light and dark.
 //
@@ -55,7 +59,8 @@ async function main() {
 
     const suffix = Date.now().toString(36).slice(-5);
     const alice = await registerByApi(a, BASE, `admin_${suffix}`, "correct horse battery");
-    const bob = await registerByApi(b, BASE, `bob_${suffix}`, "another long passphrase");
+    const bob_name = `bob_${suffix}`;
+    const bob = await registerByApi(b, BASE, bob_name, "another long passphrase");
     const carol = await rest(a, "POST", "/auth/register", { username: `carol_${suffix}`, password: "a third passphrase" });
     const dave = await rest(a, "POST", "/auth/register", { username: `dave_${suffix}`, password: "a fourth passphrase" });
     const me = await rest(a, "GET", "/users/@me");
@@ -74,7 +79,14 @@ async function main() {
       await page.locator(".chat-header .channel-name", { hasText: "general" }).waitFor();
       await page.locator(`.members button[data-user="${dave.user_id}"]`).waitFor();
     }
-    check((await b.getByRole("button", { name: "Server settings" }).count()) === 0, "members see no server settings");
+    // Members may set their own nickname: their settings hold only their server profile.
+    await b.getByRole("button", { name: "Server settings" }).click();
+    const bobProfile = b.getByRole("dialog", { name: "Server settings" });
+    await bobProfile.locator('[data-section="profile"]').waitFor();
+    const plainTabs = await bobProfile.locator(".settings-tab").evaluateAll((tabs) => tabs.map((t) => t.dataset.section));
+    check(JSON.stringify(plainTabs) === JSON.stringify(["profile"]), `a member's sections: ${plainTabs}`);
+    await b.getByRole("button", { name: "Close settings" }).click();
+    await bobProfile.waitFor({ state: "detached" });
 
     // --- a role with a colour, shown separately, allowed to kick ----------------------------
     await a.getByRole("button", { name: "Server settings" }).click();
@@ -118,6 +130,82 @@ async function main() {
     await shotBoth(a, "23-settings-channel-permissions");
     await b.locator(`.channels a[data-channel="${secret.id}"]`).waitFor({ state: "detached" });
     check((await a.locator(`.channels a[data-channel="${secret.id}"]`).count()) === 1, "the owner still sees it");
+
+    // --- settings have addresses; channels in a category, live in Bob's sidebar ----------------
+    await a.waitForURL(`${BASE}/channels/${guild.id}/settings/channels`);
+    const create = async (name, type) => {
+      await settings.getByLabel("Channel type").selectOption(String(type));
+      await settings.getByLabel("New channel name").fill(name);
+      await settings.getByRole("button", { name: "Create channel" }).click();
+      await settings.locator('.pick-list button[aria-current="true"]', { hasText: name }).waitFor();
+    };
+    const intoCategory = async (name, category) => {
+      await settings.locator(".pick-list button[data-channel]", { hasText: name }).click();
+      await settings.getByLabel("Category", { exact: true }).selectOption({ label: category });
+      await settings.getByRole("button", { name: "Save changes" }).click();
+      await settings.locator(".channel-editor").getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    };
+    await create("projects", 4);
+    await create("plans", 0);
+    await create("notes", 0);
+    await create("standup", 2);
+    for (const name of ["plans", "notes", "standup"]) await intoCategory(name, "projects");
+    const made = await rest(a, "GET", `/guilds/${guild.id}/channels`);
+    const idOf = (name) => made.find((c) => c.name === name).id;
+    const [projects, plans, notes, standup] = ["projects", "plans", "notes", "standup"].map(idOf);
+    for (const c of made.filter((c) => [plans, notes, standup].includes(c.id))) {
+      check(c.parent_id === projects, `${c.name} is in the category (${c.parent_id})`);
+    }
+    // Bob's sidebar: the category, then its text channels, then its voice channel.
+    const sidebarOrder = (page) =>
+      page.locator(".channels > ul > li").evaluateAll((items) =>
+        items.map((li) => (li.classList.contains("category") ? `#${li.textContent.trim()}` : li.querySelector("[data-channel]")?.dataset.channel ?? li.dataset.channel)),
+      );
+    const waitForOrder = async (page, wanted) => {
+      await page.waitForFunction(
+        (wanted) => {
+          const items = [...document.querySelectorAll(".channels > ul > li")].map((li) =>
+            li.classList.contains("category") ? `#${li.textContent.trim()}` : li.querySelector("[data-channel]")?.dataset.channel ?? li.dataset.channel,
+          );
+          const at = items.indexOf(wanted[0]);
+          return at >= 0 && JSON.stringify(items.slice(at, at + wanted.length)) === JSON.stringify(wanted);
+        },
+        wanted,
+      );
+    };
+    const before = await b.locator(".channels > ul > li").count();
+    await waitForOrder(b, ["#projects", plans, notes, standup]).catch(async (error) => {
+      throw new Error(`Bob's sidebar: ${JSON.stringify(await sidebarOrder(b))} (${before} items): ${error}`);
+    });
+    // Reorder within the category: notes goes above plans.
+    await settings.getByRole("button", { name: "Move notes up" }).click();
+    await waitForOrder(b, ["#projects", notes, plans, standup]);
+    await waitForOrder(a, ["#projects", notes, plans, standup]);
+    const moved = await rest(a, "GET", `/guilds/${guild.id}/channels`);
+    const pos = (id) => moved.find((c) => c.id === id).position;
+    check(pos(notes) < pos(plans), `positions: notes ${pos(notes)}, plans ${pos(plans)}`);
+    // Rename notes, delete plans.
+    await settings.locator(".pick-list button[data-channel]", { hasText: "notes" }).click();
+    await settings.getByLabel("Channel name", { exact: true }).fill("minutes");
+    await settings.getByRole("button", { name: "Save changes" }).click();
+    await b.locator(`.channels a[data-channel="${notes}"] .name`, { hasText: "minutes" }).waitFor();
+    await settings.locator(".pick-list button[data-channel]", { hasText: "plans" }).click();
+    await settings.getByRole("button", { name: "Delete channel" }).click();
+    await settings.getByRole("button", { name: "Really delete?" }).click();
+    await settings.locator(`.pick-list button[data-channel="${plans}"]`).waitFor({ state: "detached" });
+    await a.locator(`.channels a[data-channel="${plans}"]`).waitFor({ state: "detached" });
+    await b.locator(`.channels a[data-channel="${plans}"]`).waitFor({ state: "detached" });
+    await settings.locator(".pick-list button[data-channel]", { hasText: "minutes" }).click();
+    await a.mouse.move(5, 5);
+    await shotBoth(a, "27-settings-channels");
+    await shot(b, "28-sidebar-category-dark");
+    // Back closes the settings, Forward opens them again where they were.
+    await a.goBack();
+    await settings.waitFor({ state: "detached" });
+    check(a.url() === `${BASE}/channels/${guild.id}/${general.id}`, `back at the channel: ${a.url()}`);
+    await a.goForward();
+    await settings.locator('[data-section="channels"][aria-current="page"]').waitFor();
+    check(a.url() === `${BASE}/channels/${guild.id}/settings/channels`, `settings again: ${a.url()}`);
 
     // --- timeout, kick, ban ----------------------------------------------------------------
     await settings.locator('[data-section="members"]').click();
@@ -190,12 +278,28 @@ async function main() {
     check((await colourOf(b)) === orange, `Bob's name is orange for Bob (${await colourOf(b)})`);
     await shot(a, "25-role-colour-light");
 
+    // --- Bob's nickname, set through a link to his server profile -------------------------------
+    await b.goto(`${BASE}/channels/${guild.id}/settings/profile`);
+    const profile = b.getByRole("dialog", { name: "Server settings" });
+    await profile.locator('[data-section="profile"][aria-current="page"]').waitFor();
+    await profile.getByLabel("Nickname").fill("Bobby Tables");
+    await profile.getByRole("button", { name: "Save nickname" }).click();
+    await profile.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    await shotBoth(b, "29-server-profile");
+    await b.getByRole("button", { name: "Close settings" }).click();
+    await profile.waitFor({ state: "detached" });
+    await b.waitForURL(`${BASE}/channels/${guild.id}/${general.id}`);
+    await a.locator(`.members button[data-user="${bob.user_id}"] .name`, { hasText: "Bobby Tables" }).waitFor();
+    await rest(b, "POST", `/channels/${general.id}/messages`, { content: "call me Bobby" });
+    await a.locator(`.message[data-author="${bob_name}"] .author`, { hasText: "Bobby Tables" }).first().waitFor();
+    await b.locator(`.message[data-author="${bob_name}"] .author`, { hasText: "Bobby Tables" }).first().waitFor();
+
     // --- Bob, a moderator now, gets the sections his role allows ----------------------------
     await b.getByRole("button", { name: "Server settings" }).click();
     const bobSettings = b.getByRole("dialog", { name: "Server settings" });
     await bobSettings.locator('[data-section="members"]').waitFor();
     const sections = await bobSettings.locator(".settings-tab").evaluateAll((tabs) => tabs.map((t) => t.dataset.section));
-    check(JSON.stringify(sections) === JSON.stringify(["members"]), `Bob's sections: ${sections}`);
+    check(JSON.stringify(sections) === JSON.stringify(["profile", "members"]), `Bob's sections: ${sections}`);
     await b.getByRole("button", { name: "Close settings" }).click();
 
     // --- the instance's diagnostics: Alice's, not Bob's ----------------------------------------

@@ -5,8 +5,9 @@ README says (``./spectrus up``).
 The scenarios are ``e2e.mjs`` (text: two people chat, react, edit, upload, go offline;
 custom emoji, replies, pins, search, link previews, presence), ``voice.mjs`` (two people
 with Chromium's fake microphones hear each other over WebRTC; speaking rings, volume,
-devices, push-to-talk) and ``admin.mjs`` (roles, channel overwrites, members, bans,
-invites, the audit log, and the instance's diagnostics) beside this file; see their
+devices, push-to-talk) and ``admin.mjs`` (roles, channels and categories, channel
+overwrites, members, nicknames, bans, invites, the audit log, settings' addresses, and
+the instance's diagnostics) beside this file; see their
 headers. Screenshots of the main views land in
 ``tests/web/screenshots/`` (ignored by git), with ``figures.json``: time from login to
 the first rendered channel, guild switch time, voice join time, and the bundle size.
@@ -204,6 +205,8 @@ def test_administration_in_the_browser(spectrus: Callable[..., Any]) -> None:
         "23-settings-channel-permissions",
         "24-audit-log",
         "26-diag",
+        "27-settings-channels",
+        "29-server-profile",
     ):
         for theme in ("light", "dark"):
             assert (SCREENSHOTS / f"{view}-{theme}.png").stat().st_size > 5000, view

@@ -110,6 +110,8 @@ async def test_revalidation_and_head(web: httpx.AsyncClient) -> None:
         "/.hidden",
         "/assets/%2e%2e/index.html",
         "/index.html.gz",
+        "/settingsx",
+        "/settings-voice",
     ],
 )
 async def test_what_is_not_the_client_is_the_apis_404(web: httpx.AsyncClient, path: str) -> None:
@@ -159,6 +161,30 @@ async def test_without_a_build_the_page_says_how_to_make_one(ctx: Context, tmp_p
         assert (await web.get("/api/v10/nothing")).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/settings",
+        "/settings/voice",
+        "/settings/diag",
+        "/channels/1/settings",
+        "/channels/1/settings/channels/2",
+    ],
+)
+async def test_settings_deep_links_get_the_page(web: httpx.AsyncClient, path: str) -> None:
+    """Settings have addresses (web/src/ui/settingsRoute.ts): a link to one loads the page,
+    revalidated like every client route."""
+    response = await web.get(path, headers={"accept-encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.content == INDEX
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["etag"]
+    assert "content-security-policy" in response.headers
+    again = {"accept-encoding": "gzip", "if-none-match": response.headers["etag"]}
+    assert (await web.get(path, headers=again)).status_code == 304
+
+
 def test_route_list_and_policy() -> None:
     assert is_client_route("/")
     assert is_client_route("/channels")
@@ -167,6 +193,8 @@ def test_route_list_and_policy() -> None:
     assert not is_client_route("/metrics")
     assert not is_client_route("/gateway")
     assert not is_client_route("/invite")  # only /invite/<code>
+    assert is_client_route("/settings") and is_client_route("/settings/appearance")
+    assert not is_client_route("/settingsx") and not is_client_route("/api/v10/settings")
     policy = content_security_policy(("wss://gw.example",))
     assert "connect-src 'self' wss://gw.example https:;" in policy
     assert "object-src 'none'" in policy

@@ -134,10 +134,10 @@ function onGuildCreate(g: Guild): void {
 
 // --- navigation ---------------------------------------------------------------------------
 
-export function navigateTo(path: string, replace = false): void {
+export function navigateTo(path: string, replace = false, state: unknown = null): void {
   if (location.pathname === path) return;
-  if (replace) history.replaceState(null, "", path);
-  else history.pushState(null, "", path);
+  if (replace) history.replaceState(state, "", path);
+  else history.pushState(state, "", path);
   window.dispatchEvent(new PopStateEvent("popstate"));
 }
 

@@ -34,9 +34,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 # Where `npm run build` puts the client in a checkout: <repo>/web/dist.
 REPO_WEB_DIR = Path(__file__).resolve().parents[3] / "web" / "dist"
 
-# Paths the client routes itself (web/src/ui/App.tsx and Shell.tsx): answered with
-# index.html. Exact paths, and prefixes ending in "/".
-CLIENT_ROUTES = ("/", "/login", "/register", "/channels", "/channels/", "/invite/")
+# Paths the client routes itself (web/src/ui/App.tsx, Shell.tsx and settingsRoute.ts):
+# answered with index.html. Exact paths, and prefixes ending in "/". A server's settings
+# live under /channels/<guild>/settings/..., one's own under /settings/....
+CLIENT_ROUTES = (
+    "/",
+    "/login",
+    "/register",
+    "/channels",
+    "/channels/",
+    "/invite/",
+    "/settings",
+    "/settings/",
+)
 
 # The label requests served here carry in spectrus_http_requests_total.
 METRIC_ROUTE = "/{web client}"

@@ -2,7 +2,8 @@
  * The signed-in layout: guild rail, channel sidebar, chat, member list. At phone widths
  * one pane shows at a time and the rail and sidebar slide in as a drawer.
  *
- * Routes: /channels/<guild>/<channel>, /channels/@me (home: no guild yet).
+ * Routes: /channels/<guild>/<channel>, /channels/@me (home: no guild yet), and the
+ * settings' addresses (settingsRoute.ts), shown over the view they were opened from.
  */
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import {
@@ -44,13 +45,16 @@ import { MessageList } from "./MessageList";
 import { Avatar } from "./MessageView";
 import { MemberList, PinsPanel, PresenceDot, SearchPanel } from "./Panels";
 import type { Overlay } from "./settings/types";
+import { overlayFromPath, overlayPath } from "./settingsRoute";
 import { VoicePanel, VoiceUsers, joinVoice } from "./Voice";
 
 /** Settings, administration and diagnostics: their own file, fetched when first opened. */
 const SettingsOverlay = lazyView(() => import("./settings").then((m) => m.SettingsOverlay));
 
-/** Anything the guild settings offer: owners and those with a managing permission. */
+/** Anything the guild settings offer: owners, those with a managing permission, and
+ * those who may set their own nickname (their server profile). */
 const ADMIN_BITS = [
+  P.CHANGE_NICKNAME,
   P.MANAGE_GUILD,
   P.MANAGE_ROLES,
   P.MANAGE_CHANNELS,
@@ -651,13 +655,26 @@ function Connecting() {
   );
 }
 
-export function Shell({ path }: { path: string }) {
+/** The last address that was not a settings one: what /settings/... shows behind it. */
+let lastMainPath: string | null = null;
+
+/** What shows behind settings opened at `overlay` (a server's: that server). */
+function backgroundPath(overlay: Overlay): string {
+  if (overlay.kind === "guild") return `/channels/${overlay.guildId}/${defaultChannel(overlay.guildId) ?? ""}`;
+  if (lastMainPath) return lastMainPath;
+  const first = store.guildOrder.find((id) => store.guilds.has(id));
+  return first ? `/channels/${first}/${defaultChannel(first) ?? ""}` : "/channels/@me";
+}
+
+export function Shell({ path: route }: { path: string }) {
   const narrow = useMedia("(max-width: 760px)");
   const wide = useMedia("(min-width: 1100px)");
   const [navOpen, setNavOpen] = useState(false);
   const [panel, setPanel] = useState<Panel>(wide ? "members" : null);
   const [query, setQuery] = useState("");
-  const [overlay, setOverlay] = useState<Overlay | null>(null);
+  const overlay = overlayFromPath(route);
+  if (!overlay) lastMainPath = route;
+  const path = overlay && store.ready ? backgroundPath(overlay) : route;
   const [creating, setCreating] = useState(false);
   const [inviting, setInviting] = useState(false);
 
@@ -672,7 +689,7 @@ export function Shell({ path }: { path: string }) {
 
   // Land somewhere useful: the route's guild default channel, or the first guild.
   useEffect(() => {
-    if (!store.ready) return;
+    if (!store.ready || overlay) return;
     if (g && !channel) {
       const fallback = defaultChannel(g.guild.id);
       if (fallback) navigateTo(`/channels/${g.guild.id}/${fallback}`, true);
@@ -711,9 +728,16 @@ export function Shell({ path }: { path: string }) {
   const showNav = !narrow || navOpen;
   // Members need the room of a wide window; searches and pins show at any width.
   const shownPanel = panel === "members" && (narrow || !g) ? null : panel === "search" && !g ? null : panel;
+  // Opening settings pushes their address (remembering it did, so closing goes back);
+  // a section change replaces it, so Back closes the settings whatever section shows.
   const openOverlay = (o: Overlay) => {
     setNavOpen(false);
-    setOverlay(o);
+    navigateTo(overlayPath(o), false, { settings: true });
+  };
+  const changeOverlay = (o: Overlay) => navigateTo(overlayPath(o), true, history.state);
+  const closeOverlay = () => {
+    if ((history.state as { settings?: boolean } | null)?.settings) history.back();
+    else navigateTo(path);
   };
   return (
     <div class={`shell${narrow ? " narrow" : ""}${navOpen ? " nav-open" : ""}`}>
@@ -763,7 +787,7 @@ export function Shell({ path }: { path: string }) {
       {channel && shownPanel === "pins" ? (
         <PinsPanel channel={channel} onClose={() => setPanel(wide ? "members" : null)} />
       ) : null}
-      {overlay ? <SettingsOverlay overlay={overlay} onClose={() => setOverlay(null)} /> : null}
+      {overlay ? <SettingsOverlay overlay={overlay} onChange={changeOverlay} onClose={closeOverlay} /> : null}
       {creating ? <CreateGuildDialog onClose={() => setCreating(false)} /> : null}
       {inviting && g && (channel ?? g.channels.find((c) => c.type === CHANNEL_TEXT)) ? (
         <InviteDialog channel={(channel ?? g.channels.find((c) => c.type === CHANNEL_TEXT))!} onClose={() => setInviting(false)} />

@@ -146,9 +146,9 @@ export const Copy = (p: Props) => (
     <path d="M16 8V5a1 1 0 0 0-1-1H5a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h3" />
   </Svg>
 );
-export const Chevron = (p: Props & { open?: boolean }) => (
-  <Svg {...p}>
-    <path d={p.open === false ? "M9 6l6 6-6 6" : "M6 9l6 6 6-6"} />
+export const Chevron = (p: Props & { open?: boolean; up?: boolean }) => (
+  <Svg size={p.size} title={p.title}>
+    <path d={p.up ? "M6 15l6-6 6 6" : p.open === false ? "M9 6l6 6-6 6" : "M6 9l6 6 6-6"} />
   </Svg>
 );
 export const Clock = (p: Props) => (

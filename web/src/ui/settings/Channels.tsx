@@ -1,12 +1,13 @@
-/** Channels: creating text and voice channels, a channel's name and topic, deleting it,
- * and its permission overwrites (for @everyone, a role or a member: allow, deny, or
+/** Channels: creating text and voice channels and categories, a channel's name, topic and
+ * category, its place among its category's channels (PATCH /guilds/{id}/channels with
+ * positions), deleting it, and its permission overwrites (for @everyone, a role or a member: allow, deny, or
  * inherit each permission). */
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api";
 import { bits, colorHex } from "../../permissions";
 import { store, type GuildState } from "../../store";
 import { CHANNEL_CATEGORY, CHANNEL_TEXT, CHANNEL_VOICE, type Channel, type Overwrite } from "../../types";
-import { Hash, Speaker } from "../icons";
+import { Chevron, Hash, Speaker } from "../icons";
 import { ConfirmButton, SectionHeader, errorText } from "./common";
 import { OverwritePermissions } from "./PermissionEditor";
 
@@ -194,21 +195,22 @@ function Overwrites({ g, channel }: { g: GuildState; channel: Channel }) {
 function ChannelEditor({ g, channel, onDeleted }: { g: GuildState; channel: Channel; onDeleted: () => void }) {
   const [name, setName] = useState(channel.name ?? "");
   const [topic, setTopic] = useState(channel.topic ?? "");
+  const [parent, setParent] = useState(channel.parent_id ?? "");
   const [error, setError] = useState("");
-  useEffect(() => {
-    setName(channel.name ?? "");
-    setTopic(channel.topic ?? "");
-    setError("");
-  }, [channel.id]);
-  const dirty = name !== (channel.name ?? "") || topic !== (channel.topic ?? "");
+  const [saved, setSaved] = useState(false);
+  const categories = g.channels.filter((c) => c.type === CHANNEL_CATEGORY);
+  const dirty = name !== (channel.name ?? "") || topic !== (channel.topic ?? "") || parent !== (channel.parent_id ?? "");
   const save = async (e: Event) => {
     e.preventDefault();
     setError("");
+    setSaved(false);
     try {
       const body: Record<string, unknown> = { name: name.trim() };
       if (channel.type === CHANNEL_TEXT) body.topic = topic;
+      if (channel.type !== CHANNEL_CATEGORY && parent !== (channel.parent_id ?? "")) body.parent_id = parent || null;
       const updated = await api.patch<Channel>(`/channels/${channel.id}`, body);
       store.apply("CHANNEL_UPDATE", { ...updated, guild_id: g.guild.id });
+      setSaved(true);
     } catch (err) {
       setError(errorText(err));
     }
@@ -226,9 +228,37 @@ function ChannelEditor({ g, channel, onDeleted }: { g: GuildState; channel: Chan
     <div class="channel-editor" aria-label={`Edit channel ${channel.name}`}>
       <form class="form" onSubmit={save}>
         <label>
-          Channel name
-          <input value={name} required maxLength={100} onInput={(e) => setName(e.currentTarget.value)} />
+          {channel.type === CHANNEL_CATEGORY ? "Category name" : "Channel name"}
+          <input
+            value={name}
+            required
+            maxLength={100}
+            onInput={(e) => {
+              setName(e.currentTarget.value);
+              setSaved(false);
+            }}
+          />
         </label>
+        {channel.type !== CHANNEL_CATEGORY ? (
+          <label>
+            Category
+            <select
+              aria-label="Category"
+              value={parent}
+              onChange={(e) => {
+                setParent(e.currentTarget.value);
+                setSaved(false);
+              }}
+            >
+              <option value="">No category</option>
+              {categories.map((c) => (
+                <option value={c.id} key={c.id}>
+                  {c.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : null}
         {channel.type === CHANNEL_TEXT ? (
           <label>
             Topic
@@ -237,7 +267,8 @@ function ChannelEditor({ g, channel, onDeleted }: { g: GuildState; channel: Chan
         ) : null}
         {error ? <p class="error" role="alert">{error}</p> : null}
         <div class="form-actions">
-          <ConfirmButton label="Delete channel" confirm="Really delete?" onConfirm={() => void remove()} />
+          {saved && !dirty ? <span class="saved" role="status">Saved</span> : null}
+          <ConfirmButton label={channel.type === CHANNEL_CATEGORY ? "Delete category" : "Delete channel"} confirm="Really delete?" onConfirm={() => void remove()} />
           <button type="submit" class="primary" disabled={!dirty}>
             Save changes
           </button>
@@ -248,31 +279,83 @@ function ChannelEditor({ g, channel, onDeleted }: { g: GuildState; channel: Chan
   );
 }
 
+/** The channels sharing `c`'s place: same category (or none), and voice with voice, text
+ * with text (the sidebar lists a category's text channels before its voice ones). */
+function siblings(g: GuildState, c: Channel): Channel[] {
+  if (c.type === CHANNEL_CATEGORY) return g.channels.filter((x) => x.type === CHANNEL_CATEGORY);
+  const known = new Set(g.channels.filter((x) => x.type === CHANNEL_CATEGORY).map((x) => x.id));
+  const parentOf = (x: Channel) => (x.parent_id && known.has(x.parent_id) ? x.parent_id : null);
+  return g.channels.filter(
+    (x) => x.type !== CHANNEL_CATEGORY && parentOf(x) === parentOf(c) && (x.type === CHANNEL_VOICE) === (c.type === CHANNEL_VOICE),
+  );
+}
+
+/** Moves `c` one place up or down among its siblings: every sibling gets its index as
+ * its position, in one PATCH. */
+async function move(g: GuildState, c: Channel, step: -1 | 1): Promise<void> {
+  const list = siblings(g, c);
+  const at = list.findIndex((x) => x.id === c.id);
+  const to = at + step;
+  if (at < 0 || to < 0 || to >= list.length) return;
+  const order = [...list];
+  [order[at], order[to]] = [order[to]!, order[at]!];
+  await api.patch(
+    `/guilds/${g.guild.id}/channels`,
+    order.map((x, position) => ({ id: x.id, position })),
+  );
+  order.forEach((x, position) => store.apply("CHANNEL_UPDATE", { ...x, position, guild_id: g.guild.id }));
+}
+
 export function ChannelsSection({ g, initialChannel }: { g: GuildState; initialChannel: string | undefined }) {
   const [selected, setSelected] = useState<string | null>(initialChannel ?? g.channels[0]?.id ?? null);
+  const [error, setError] = useState("");
   const channel = g.channels.find((c) => c.id === selected);
+  const step = (c: Channel, by: -1 | 1) => {
+    setError("");
+    move(g, c, by).catch((err: unknown) => setError(errorText(err)));
+  };
   return (
     <section aria-label="Channels">
       <SectionHeader title="Channels" />
       <CreateChannel g={g} onMade={setSelected} />
+      {error ? <p class="error" role="alert">{error}</p> : null}
       <div class="split">
         <ul class="pick-list" aria-label="Channels">
-          {g.channels.map((c) => (
-            <li key={c.id} class={c.type === CHANNEL_CATEGORY ? "pick-category" : ""}>
-              <button
-                type="button"
-                aria-current={c.id === selected ? "true" : undefined}
-                data-channel={c.id}
-                onClick={() => setSelected(c.id)}
-              >
-                {c.type === CHANNEL_VOICE ? <Speaker size={16} /> : c.type === CHANNEL_TEXT ? <Hash size={16} /> : null}
-                <span class="name">{c.name}</span>
-              </button>
-            </li>
-          ))}
+          {g.channels.map((c) => {
+            const list = siblings(g, c);
+            const at = list.findIndex((x) => x.id === c.id);
+            return (
+              <li key={c.id} class={`pick-move${c.type === CHANNEL_CATEGORY ? " pick-category" : c.parent_id ? " pick-child" : ""}`}>
+                <button
+                  type="button"
+                  aria-current={c.id === selected ? "true" : undefined}
+                  data-channel={c.id}
+                  onClick={() => setSelected(c.id)}
+                >
+                  {c.type === CHANNEL_VOICE ? <Speaker size={16} /> : c.type === CHANNEL_TEXT ? <Hash size={16} /> : null}
+                  <span class="name">{c.name}</span>
+                </button>
+                <span class="move-buttons">
+                  <button type="button" class="icon-button" aria-label={`Move ${c.name} up`} title="Move up" disabled={at <= 0} onClick={() => step(c, -1)}>
+                    <Chevron size={12} up />
+                  </button>
+                  <button
+                    type="button"
+                    class="icon-button"
+                    aria-label={`Move ${c.name} down`}
+                    title="Move down"
+                    disabled={at < 0 || at >= list.length - 1}
+                    onClick={() => step(c, 1)}
+                  >
+                    <Chevron size={12} open />
+                  </button>
+                </span>
+              </li>
+            );
+          })}
         </ul>
         <div class="split-main">
-          {channel ? <ChannelEditor g={g} channel={channel} onDeleted={() => setSelected(null)} /> : <p class="muted">Pick a channel.</p>}
+          {channel ? <ChannelEditor key={channel.id} g={g} channel={channel} onDeleted={() => setSelected(null)} /> : <p class="muted">Pick a channel.</p>}
         </div>
       </div>
     </section>

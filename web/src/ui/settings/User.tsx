@@ -7,8 +7,9 @@ import { voice, type Devices } from "../../voice";
 import { useTheme, type ThemeChoice } from "../hooks";
 import { SectionHeader } from "./common";
 import type { LayerComponent } from "./index";
+import type { UserSection } from "./types";
 
-type Section = "voice" | "appearance" | "account";
+type Section = UserSection;
 
 /** How a key is shown: its character, or its name without the "Key"/"Digit" prefix. */
 function keyLabel(e: KeyboardEvent): string {
@@ -199,8 +200,18 @@ function AccountSection() {
   );
 }
 
-export function UserSettings({ Layer, onClose }: { Layer: LayerComponent; onClose: () => void }) {
-  const [section, setSection] = useState<Section>("voice");
+export function UserSettings({
+  Layer,
+  section = "voice",
+  onSection,
+  onClose,
+}: {
+  Layer: LayerComponent;
+  section: Section | undefined;
+  onSection: (section: Section) => void;
+  onClose: () => void;
+}) {
+  const setSection = onSection;
   const tabs: { id: Section; title: string }[] = [
     { id: "voice", title: "Voice & audio" },
     { id: "appearance", title: "Appearance" },
@@ -212,6 +223,7 @@ export function UserSettings({ Layer, onClose }: { Layer: LayerComponent; onClos
       key={t.id}
       class="settings-tab"
       aria-current={section === t.id ? "page" : undefined}
+      data-section={t.id}
       onClick={() => setSection(t.id)}
     >
       {t.title}

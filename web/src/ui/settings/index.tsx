@@ -9,7 +9,7 @@
  * gateway's events (roles, channels, members) or refetch after an action.
  */
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect } from "preact/hooks";
 import { store } from "../../store";
 import { X } from "../icons";
 import { useModalDialog } from "../Modal";
@@ -20,6 +20,7 @@ import { EmojiSection } from "./Emoji";
 import { MembersSection } from "./Members";
 import { BansSection, InvitesSection } from "./Moderation";
 import { OverviewSection } from "./Overview";
+import { ProfileSection } from "./Profile";
 import { RolesSection } from "./Roles";
 import type { GuildSection, Overlay } from "./types";
 import { UserSettings } from "./User";
@@ -35,6 +36,7 @@ interface SectionDef {
 const any = (...list: bigint[]) => (perms: bigint) => list.some((bit) => has(perms, bit));
 
 const GUILD_SECTIONS: SectionDef[] = [
+  { id: "profile", title: "My server profile", allowed: any(P.CHANGE_NICKNAME) },
   { id: "overview", title: "Overview", allowed: any(P.MANAGE_GUILD) },
   { id: "roles", title: "Roles", allowed: any(P.MANAGE_ROLES) },
   { id: "channels", title: "Channels", allowed: any(P.MANAGE_CHANNELS, P.MANAGE_ROLES) },
@@ -81,19 +83,22 @@ function GuildSettings({
   guildId,
   initial,
   channelId,
+  onSection,
   onClose,
 }: {
   guildId: string;
   initial: GuildSection | undefined;
   channelId: string | undefined;
+  onSection: (section: GuildSection) => void;
   onClose: () => void;
 }) {
   const g = store.guilds.get(guildId);
   const perms = store.permissions(guildId);
   const sections = GUILD_SECTIONS.filter((s) => s.allowed(perms));
-  const [section, setSection] = useState<GuildSection>(
-    initial && sections.some((s) => s.id === initial) ? initial : (sections[0]?.id ?? "overview"),
-  );
+  // The section is the address's (see settingsRoute.ts); one not allowed shows the first.
+  const section: GuildSection =
+    initial && sections.some((s) => s.id === initial) ? initial : (sections[0]?.id ?? "overview");
+  const setSection = onSection;
   useEffect(() => {
     if (!g) onClose(); // left or removed from the guild meanwhile
   });
@@ -112,9 +117,10 @@ function GuildSettings({
   ));
   return (
     <Layer title={g.guild.name} label="Server settings" nav={nav} onClose={onClose}>
+      {section === "profile" ? <ProfileSection g={g} /> : null}
       {section === "overview" ? <OverviewSection g={g} /> : null}
       {section === "roles" ? <RolesSection g={g} /> : null}
-      {section === "channels" ? <ChannelsSection g={g} initialChannel={channelId} /> : null}
+      {section === "channels" ? <ChannelsSection key={channelId} g={g} initialChannel={channelId} /> : null}
       {section === "emoji" ? <EmojiSection g={g} /> : null}
       {section === "members" ? <MembersSection g={g} /> : null}
       {section === "invites" ? <InvitesSection g={g} /> : null}
@@ -124,9 +130,25 @@ function GuildSettings({
   );
 }
 
-export function SettingsOverlay({ overlay, onClose }: { overlay: Overlay; onClose: () => void }) {
+export function SettingsOverlay({
+  overlay,
+  onChange,
+  onClose,
+}: {
+  overlay: Overlay;
+  onChange: (overlay: Overlay) => void;
+  onClose: () => void;
+}) {
   if (overlay.kind === "guild") {
-    return <GuildSettings guildId={overlay.guildId} initial={overlay.section} channelId={overlay.channelId} onClose={onClose} />;
+    return (
+      <GuildSettings
+        guildId={overlay.guildId}
+        initial={overlay.section}
+        channelId={overlay.channelId}
+        onSection={(section) => onChange({ kind: "guild", guildId: overlay.guildId, section })}
+        onClose={onClose}
+      />
+    );
   }
   if (overlay.kind === "diag") {
     const nav = (
@@ -140,7 +162,7 @@ export function SettingsOverlay({ overlay, onClose }: { overlay: Overlay; onClos
       </Layer>
     );
   }
-  return <UserSettings Layer={Layer} onClose={onClose} />;
+  return <UserSettings Layer={Layer} section={overlay.section} onSection={(section) => onChange({ kind: "user", section })} onClose={onClose} />;
 }
 
 export type LayerComponent = typeof Layer;
