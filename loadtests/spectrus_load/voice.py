@@ -19,6 +19,8 @@ import json
 import ssl
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,28 +108,22 @@ def join_voice(
     ca_file: str,
     fire: Fire,
 ) -> tuple[VoiceSession, VoiceLink]:
-    started = time.monotonic()
-    waiter = gateway.expect("VOICE_SERVER_UPDATE")
-    gateway.send(
-        {
-            "op": 4,
-            "d": {
-                "guild_id": guild_id,
-                "channel_id": channel_id,
-                "self_mute": False,
-                "self_deaf": False,
-            },
-        }
-    )
-    try:
+    with _timed(fire, "op 4 -> VOICE_SERVER_UPDATE"):
+        waiter = gateway.expect("VOICE_SERVER_UPDATE")
+        gateway.send(
+            {
+                "op": 4,
+                "d": {
+                    "guild_id": guild_id,
+                    "channel_id": channel_id,
+                    "self_mute": False,
+                    "self_deaf": False,
+                },
+            }
+        )
         server: dict[str, Any] = dict(waiter.get(timeout=60) or {})
-    except (Exception, gevent.Timeout) as exc:
-        fire("VOICE", "op 4 -> VOICE_SERVER_UPDATE", _ms(started), exc)
-        raise
-    fire("VOICE", "op 4 -> VOICE_SERVER_UPDATE", _ms(started), None)
 
-    started = time.monotonic()
-    try:
+    with _timed(fire, "voice IDENTIFY -> READY"):
         trust = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": ca_file}
         ws = websocket.create_connection(
             f"wss://{server['endpoint']}/?v=8", sslopt=trust, timeout=60, enable_multithread=True
@@ -141,13 +137,8 @@ def join_voice(
         ws.send(orjson.dumps({"op": 0, "d": identify}).decode())
         hello = _recv_op(ws, 8)
         ready = _recv_op(ws, 2)
-    except (Exception, gevent.Timeout) as exc:
-        fire("VOICE", "voice IDENTIFY -> READY", _ms(started), exc)
-        raise
-    fire("VOICE", "voice IDENTIFY -> READY", _ms(started), None)
 
-    started = time.monotonic()
-    try:
+    with _timed(fire, "SELECT_PROTOCOL -> SESSION_DESCRIPTION"):
         mode = PREFERRED_MODE if PREFERRED_MODE in ready["modes"] else ready["modes"][0]
         # The address is what IP discovery would find; voicegen does the real discovery
         # from the socket it sends from, and the router answers wherever that came from.
@@ -157,10 +148,6 @@ def join_voice(
         if role == "speaker":
             speaking = {"speaking": 1, "delay": 0, "ssrc": ready["ssrc"]}
             ws.send(orjson.dumps({"op": 5, "d": speaking}).decode())
-    except (Exception, gevent.Timeout) as exc:
-        fire("VOICE", "SELECT_PROTOCOL -> SESSION_DESCRIPTION", _ms(started), exc)
-        raise
-    fire("VOICE", "SELECT_PROTOCOL -> SESSION_DESCRIPTION", _ms(started), None)
     ws.settimeout(None)
     session = VoiceSession(
         ssrc=int(ready["ssrc"]),
@@ -234,6 +221,18 @@ def run_voicegen(
             problems.append(f"{key}={counters[key]}")
     fire("VOICE", "voicegen run", elapsed, VoiceError("; ".join(problems)) if problems else None)
     return report
+
+
+@contextmanager
+def _timed(fire: Fire, name: str) -> Iterator[None]:
+    """A step of the voice login, reported to locust as a request named ``name``."""
+    started = time.monotonic()
+    try:
+        yield
+    except (Exception, gevent.Timeout) as exc:
+        fire("VOICE", name, _ms(started), exc)
+        raise
+    fire("VOICE", name, _ms(started), None)
 
 
 def _ms(started: float) -> float:
